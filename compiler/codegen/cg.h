@@ -230,6 +230,7 @@ typedef struct cg_state {
   ir_arena arena;            /* scratch for the whole build */
   int num_kernels;
   int64_t scratch_bytes;     /* asked for by cg_kernel_scratch, taken by cg_kernel_begin */
+  int64_t scratch_end;       /* end of the largest kernel scratch (shared by all kernels) */
   /* external weights (NULL weights: embedded) */
   cg_weights *weights;
   LLVMBasicBlockRef run_wcheck; /* NAME_run's block that finds the mapping */
@@ -459,6 +460,10 @@ kiln_status lower_variadic(cg_state *s, int32_t n);
 kiln_status lower_where(cg_state *s, int32_t n);
 kiln_status lower_clip(cg_state *s, int32_t n);
 kiln_status lower_cast(cg_state *s, int32_t n);
+/* f32 x through unary op's scalar function, reading node n's attributes;
+ * cg_unary_has_scalar tells which ops have one. */
+LLVMValueRef cg_unary_scalar(cg_state *s, int32_t n, ir_op op, LLVMValueRef x);
+bool cg_unary_has_scalar(ir_op op);
 /* lower_matmul.c */
 kiln_status lower_matmul(cg_state *s, int32_t n);
 kiln_status lower_gemm(cg_state *s, int32_t n);

@@ -331,8 +331,11 @@ cg_kernel *cg_kernel_begin(cg_state *s, int32_t n, int64_t items, int64_t work_p
   if (scratch > 0) {
     /* private bytes at the end of the workspace, never shared with a value */
     k->scratch = LLVMGetParam(k->fn, (unsigned)nio);
+    /* Kernels run one after another, so every kernel's scratch starts at
+     * the same place, past the values placed so far: the workspace grows
+     * by the largest scratch, not by their sum. */
     k->scratch_offset = align64(s->ws_size);
-    s->ws_size = k->scratch_offset + scratch;
+    if (k->scratch_offset + scratch > s->scratch_end) s->scratch_end = k->scratch_offset + scratch;
     add_fn_attr(s, k->fn, (unsigned)nio + 1, "noalias");
     add_fn_attr(s, k->fn, (unsigned)nio + 1, "nocapture");
   }
@@ -821,6 +824,7 @@ kiln_status cg_build_module(kiln_ctx *ctx, ir_graph *g, const cg_target *t, cons
     if (r && !status) status = r;
   }
   if (!status) {
+    if (s->scratch_end > s->ws_size) s->ws_size = s->scratch_end;
     s->ws_size = align64(s->ws_size); /* aligned_alloc(64, size) needs a multiple of 64 */
     finish_run(s);
     emit_run_typed(s);

@@ -111,7 +111,11 @@ START_TEST(model_plan_is_valid_and_tight) {
   ck_assert_msg(kiln_tensor_read(&ctx, file, &want) == KILN_OK, "%s", ctx.last_error);
   size_t ws_planned, ws_plain;
   float *got = run_jit(&ctx, g, &in, &ws_planned);
-  ck_assert_int_eq(ws_planned, st.workspace); /* the code generator used the plan */
+  /* the code generator used the plan; what it adds past the plan is the
+   * kernels' shared scratch (im2col blocks), at most 16 blocks of kc x nc */
+  ck_assert_int_ge(ws_planned, st.workspace);
+  ck_assert_msg(ws_planned - st.workspace <= 16 * 256 * 512 * 4, "%s: scratch %lld bytes",
+                models[_i], (long long)(ws_planned - st.workspace));
   int64_t n = kiln_tensor_numel(&want);
   const float *ref = want.data;
   double peak = 0, err = 0;
