@@ -238,12 +238,12 @@ static void share(plan *p, bool slices) {
   }
   for (int32_t s = 0; s < lv->num_steps; s++) {
     const ir_node *nd = &g->nodes[lv->order[s]];
-    if (!ir_mem_in_place_ok(nd->op) || nd->num_outputs != 1) continue;
+    if (nd->num_outputs != 1) continue;
     ir_value_id y = nd->outputs[0];
     if (y < 0 || lv->kind[y] != IR_MEM_OWN || !in_ws(p, y)) continue;
     for (int i = 0; i < nd->num_inputs; i++) {
       ir_value_id x = nd->inputs[i];
-      if (x < 0 || !in_ws(p, x) || lv->bytes[x] != lv->bytes[y] || lv->last[x] != s ||
+      if (x < 0 || !ir_mem_in_place_input(nd->op, i) || !in_ws(p, x) || lv->bytes[x] != lv->bytes[y] || lv->last[x] != s ||
           ir_mem_numel(g, x) != ir_mem_numel(g, y))
         continue;
       /* only between buffers of exactly this size */

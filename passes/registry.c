@@ -22,6 +22,8 @@ const kiln_pass_info kiln_pass_table[] = {
      "unroll Loop and Scan with static trip counts, resolve or select If branches"},
     {"eliminate-dead-code", pass_eliminate_dead_code,
      "remove nodes and constants no graph output depends on"},
+    {"fuse-ops", pass_fuse_ops,
+     "fold BatchNormalization into convolutions; bias, residual Add and activation into FusedConv / FusedMatMul epilogues"},
     {"plan-memory", pass_plan_memory,
      "fix the execution order and give every activation a 64-byte aligned workspace offset"},
 };
@@ -34,11 +36,12 @@ const int kiln_pass_count = (int)(sizeof kiln_pass_table / sizeof kiln_pass_tabl
  * simplify and folding again, because folding makes torch's
  * Shape->Gather->Concat->Reshape chains static and their Reshapes often
  * turn out to be no-ops (and unrolled bodies fold further); dead code
- * last, to sweep what the others orphaned.
+ * next, to sweep what the others orphaned; fusion last, on the final
+ * graph, so that it sees every reader of a value it folds away.
  */
 const char kiln_default_pipeline[] =
     "infer-shapes,simplify,fold-constants,inline-control-flow,infer-shapes,simplify,"
-    "fold-constants,eliminate-dead-code";
+    "fold-constants,eliminate-dead-code,fuse-ops";
 
 const kiln_pass_info *kiln_pass_find(const char *name) {
   for (int i = 0; i < kiln_pass_count; i++)

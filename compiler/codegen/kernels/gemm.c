@@ -12,7 +12,8 @@
  *           micro-kernel: acc[mr][nr] (= C tile unless pc is the first block)
  *             for k < kc:  b[v] = B(k, jr + v*lanes)              (nr/lanes vector loads)
  *                          acc[i][v] += A(ir + i, k) * b[v]        (broadcast, FMA)
- *           last block: acc = act(acc + bias + residual), in registers
+ *           (the first block starts from the residual, if any, instead of 0)
+ *           last block: acc = act(acc + bias), in registers
  *           store the tile
  *
  * The micro-kernel broadcasts A and streams B ("outer product" form, as
@@ -181,7 +182,6 @@ static LLVMValueRef epilogue(gemm_emit *e, LLVMValueRef acc, LLVMValueRef row, L
       bv = ld_vec(e, e->bias, cg_addc(s, col, v * lanes), valid, 4);
     acc = LLVMBuildFAdd(s->b, acc, bv, "");
   }
-  if (e->resid) acc = LLVMBuildFAdd(s->b, acc, ld_vec(e, e->resid, cidx, valid, 4), "");
   if (g->act.op != IR_OP_COUNT) acc = cg_apply_activation(s, &g->act, acc);
   return acc;
 }
@@ -197,6 +197,17 @@ static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr,
   for (int i = 0; i < mr; i++)
     crow[i] = cg_add(s, e->c_off, cg_add(s, cg_mulc(s, cg_addc(s, row, i), g->ldc), col));
   for (int i = 0; i < mr * nv; i++) acc[i] = cg_var(s, e->vt, LLVMConstNull(e->vt));
+  /* A residual is the sums' starting value: each element of it is read
+   * before the same element of C is first written, by the same thread,
+   * so plan-memory may give C the residual's bytes. */
+  if (e->resid) {
+    cg_loop init = cg_if(s, e->first);
+    for (int i = 0; i < mr; i++)
+      for (int v = 0; v < nv; v++)
+        cg_set(s, acc[i * nv + v],
+               ld_vec(e, e->resid, cg_addc(s, crow[i], v * lanes), v == nv - 1 ? valid : lanes, 4));
+    cg_end_if(s, &init);
+  }
   /* later K blocks continue the sums already in C */
   cg_loop again = cg_if(s, LLVMBuildNot(s->b, e->first, ""));
   for (int i = 0; i < mr; i++)
