@@ -24,6 +24,8 @@ const kiln_pass_info kiln_pass_table[] = {
      "remove nodes and constants no graph output depends on"},
     {"fuse-ops", pass_fuse_ops,
      "fold BatchNormalization into convolutions; bias, residual Add and activation into FusedConv / FusedMatMul epilogues"},
+    {"reorder-layout", pass_reorder_layout,
+     "fix each GEMM kernel's schedule and pack its constant weights into the panels it reads"},
     {"plan-memory", pass_plan_memory,
      "fix the execution order and give every activation a 64-byte aligned workspace offset"},
 };
@@ -41,7 +43,7 @@ const int kiln_pass_count = (int)(sizeof kiln_pass_table / sizeof kiln_pass_tabl
  */
 const char kiln_default_pipeline[] =
     "infer-shapes,simplify,fold-constants,inline-control-flow,infer-shapes,simplify,"
-    "fold-constants,eliminate-dead-code,fuse-ops";
+    "fold-constants,eliminate-dead-code,fuse-ops,reorder-layout";
 
 const kiln_pass_info *kiln_pass_find(const char *name) {
   for (int i = 0; i < kiln_pass_count; i++)

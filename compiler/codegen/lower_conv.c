@@ -46,6 +46,7 @@
  * order fixed at compile time, whatever the partition, so results do not
  * depend on the thread count.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "cg.h"
@@ -266,6 +267,8 @@ static kiln_status emit_gemm(cg_state *s, int32_t n, const conv_info *q, const f
   g.batch_rank = 2;
   g.batch_dims[0] = q->N, g.batch_dims[1] = q->group;
   g.a_kind = CG_OPND_PANELS, g.a_data = w, g.a_data_rs = g.K, g.a_data_cs = 1;
+  const ir_layout *wl = &s->g->values[cg_in(s, n, 1)].layout;
+  g.a_packed = wl->kind == IR_LAYOUT_PACKED;
   g.a_bstr[0] = 0, g.a_bstr[1] = 1;
   g.c_out = 0, g.ldc = q->out_plane;
   g.c_bstr[0] = q->M * q->out_plane, g.c_bstr[1] = q->Mg * q->out_plane;
@@ -299,6 +302,9 @@ static kiln_status emit_gemm(cg_state *s, int32_t n, const conv_info *q, const f
                       .b_runtime_pack = g.b_kind == CG_OPND_IM2COL};
   cg_schedule sc;
   cg_schedule_for(s, n, &sh, &sc);
+  if (g.a_packed && (wl->block != sc.mr || wl->block2 != 0))
+    return cg_unsupported(s, n, "weights packed in panels of %d but the schedule's mr is %d",
+                          wl->block, sc.mr);
   return cg_gemm_emit(s, n, &g, &sc);
 }
 
@@ -335,8 +341,10 @@ kiln_status lower_conv(cg_state *s, int32_t n) {
   /* the kernel layer: every f32 convolution with constant weights and
    * enough output channels per group is a GEMM (weights as A, image
    * columns as B); 3-d and depthwise ones keep the direct loops below */
-  if (q.dt == IR_F32 && wdata && q.nsp <= 2 && q.Mg >= CONV_BLOCK_MIN && q.out_plane > 0)
-    return emit_gemm(s, n, &q, wdata, fused);
+  cg_gemm_shape gsh;
+  if (q.nsp <= 2 && cg_gemm_shape_of(s->g, n, &gsh, NULL)) return emit_gemm(s, n, &q, wdata, fused);
+  /* reorder-layout packs only what the GEMM kernel reads */
+  assert(s->g->values[w].layout.kind == IR_LAYOUT_PLAIN);
   if (fused) return cg_unsupported(s, n, "fused convolution of this dtype or shape");
   bool blocks = q.dt == IR_F32 && wdata && (bias < 0 || bdata) && q.Mg >= CONV_BLOCK_MIN &&
                 q.out_plane > 0;

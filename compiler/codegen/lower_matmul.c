@@ -100,7 +100,8 @@ kiln_status lower_matmul(cg_state *s, int32_t n) {
   int64_t nbatch = ir_shape_numel(&batch);
   if (nbatch * M * N != cg_numel(s, y)) return cg_unsupported(s, n, "output shape mismatch");
 
-  if (dt == IR_F32 && N >= 8 && K > 0 && M > 0) {
+  cg_gemm_shape gsh;
+  if (cg_gemm_shape_of(s->g, n, &gsh, NULL)) {
     /* the kernel layer: A in place, B packed at compile time when constant */
     cg_gemm g;
     cg_gemm_init(&g);
@@ -117,6 +118,7 @@ kiln_status lower_matmul(cg_state *s, int32_t n) {
     const float *bdata = ir_const_data(s->g, b);
     if (bdata) {
       g.b_kind = CG_OPND_PANELS, g.b_data = bdata, g.b_data_rs = N, g.b_data_cs = 1;
+      g.b_packed = s->g->values[b].layout.kind == IR_LAYOUT_PACKED;
       g.b_data_batches = ir_shape_numel(&bb);
       memcpy(g.b_bstr, bstr, sizeof bstr);
     } else {
@@ -128,9 +130,12 @@ kiln_status lower_matmul(cg_state *s, int32_t n) {
       kiln_status fs = cg_fused_epilogue(s, n, &g);
       if (fs) return fs;
     }
-    cg_gemm_shape sh = {.M = M, .N = N, .K = K, .batch = nbatch};
     cg_schedule sc;
-    cg_schedule_for(s, n, &sh, &sc);
+    cg_schedule_for(s, n, &gsh, &sc);
+    const ir_layout *bl = &s->g->values[b].layout;
+    if (g.b_packed && (bl->block != sc.nr || bl->block2 != 1))
+      return cg_unsupported(s, n, "weights packed in panels of %d but the schedule's nr is %d",
+                            bl->block, sc.nr);
     return cg_gemm_emit(s, n, &g, &sc);
   }
   if (s->g->nodes[n].op != IR_OP_MAT_MUL) return cg_unsupported(s, n, "fused MatMul of this dtype or shape");

@@ -335,8 +335,12 @@ kiln_status cg_gemm_emit(cg_state *s, int32_t n, const cg_gemm *g, const cg_sche
     int64_t bytes, batches = 1;
     for (int d = 0; d < g->batch_rank; d++)
       if (g->a_bstr[d]) batches = g->a_bstr[d] * g->batch_dims[d] > batches ? g->a_bstr[d] * g->batch_dims[d] : batches;
-    float *p = pack_panels(s, g->a_data, batches, g->M * g->K, g->M, g->K, g->a_data_rs,
-                           g->a_data_cs, sc->mr, &bytes);
+    const float *p = g->a_data;
+    if (g->a_packed)
+      bytes = batches * ceil_div(g->M, sc->mr) * g->K * sc->mr * 4;
+    else
+      p = pack_panels(s, g->a_data, batches, g->M * g->K, g->M, g->K, g->a_data_rs, g->a_data_cs,
+                      sc->mr, &bytes);
     e.a_panel = ceil_div(g->M, sc->mr) * g->K * sc->mr;
     snprintf(gname, sizeof gname, "const.%s.A%dx%lld", g->name, sc->mr, (long long)g->K);
     e.a = cg_const_global(s, gname, p, bytes);
@@ -344,8 +348,12 @@ kiln_status cg_gemm_emit(cg_state *s, int32_t n, const cg_gemm *g, const cg_sche
   if (g->b_kind == CG_OPND_PANELS) {
     int64_t bytes;
     /* B^T is rows = N, cols = K */
-    float *p = pack_panels(s, g->b_data, g->b_data_batches, g->K * g->N, g->N, g->K, g->b_data_cs,
-                           g->b_data_rs, sc->nr, &bytes);
+    const float *p = g->b_data;
+    if (g->b_packed)
+      bytes = g->b_data_batches * ceil_div(g->N, sc->nr) * g->K * sc->nr * 4;
+    else
+      p = pack_panels(s, g->b_data, g->b_data_batches, g->K * g->N, g->N, g->K, g->b_data_cs,
+                      g->b_data_rs, sc->nr, &bytes);
     e.b_panel = ceil_div(g->N, sc->nr) * g->K * sc->nr;
     snprintf(gname, sizeof gname, "const.%s.B%lldx%d", g->name, (long long)g->K, sc->nr);
     e.b = cg_const_global(s, gname, p, bytes);

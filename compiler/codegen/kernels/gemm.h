@@ -59,12 +59,14 @@ typedef struct cg_gemm {
   cg_opnd_kind a_kind;
   int a_in;                  /* STRIDED: node input holding A */
   int64_t a_rs, a_cs;
+  bool a_packed;             /* PANELS: a_data is already in panels of mr (layout PACKED) */
   const float *a_data;       /* PANELS: A as [batches of A][M][K] row-major... */
   int64_t a_data_rs, a_data_cs;  /* ...with these strides within one batch */
   /* B */
   cg_opnd_kind b_kind;
   int b_in;                  /* STRIDED, IM2COL: node input holding B / the image */
   int64_t b_rs;              /* STRIDED: row stride */
+  bool b_packed;             /* PANELS: b_data is already in panels of nr (layout PACKED) */
   const float *b_data;       /* PANELS: B with these strides within one batch */
   int64_t b_data_rs, b_data_cs;
   int64_t b_data_batches;    /* PANELS: distinct batches of B held in b_data */
@@ -81,6 +83,20 @@ typedef struct cg_gemm {
   cg_activation act;
   const char *name;          /* names the packed constants */
 } cg_gemm;
+
+/* The kernel takes convolutions with at least this many output channels
+ * per group (fewer: the direct loops of lower_conv.c) and products at
+ * least this many columns wide. */
+enum { CG_GEMM_MIN_CHANNELS = 8, CG_GEMM_MIN_COLUMNS = 8 };
+
+/* True if node n (Conv, MatMul or their fused forms) is computed by the
+ * GEMM kernel; fills the problem size the schedule policy needs and the
+ * axis of its weight (input 1) the kernel packs into panels, or -1 when
+ * the weight cannot be packed in the IR (not a constant, batched, grouped). */
+bool cg_gemm_shape_of(const ir_graph *g, ir_node_id n, cg_gemm_shape *sh, int *weight_axis);
+/* Packs a row-major f32 tensor into panels of w along `axis` (the PACKED
+ * layout of ir.h; out holds ir_packed_numel elements). */
+void cg_pack_panels_f32(const float *x, const ir_shape *shape, int axis, int w, float *out);
 
 /* Fills the problem-independent defaults (no bias, no residual, no act). */
 void cg_gemm_init(cg_gemm *g);
