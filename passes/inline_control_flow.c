@@ -675,8 +675,8 @@ static const char *input_behind(const ir_graph *g, ir_value_id v, int depth) {
 static void run_time(const ir_graph *g, ir_value_id v, const char *what, char *buf, size_t size) {
   const char *in = input_behind(g, v, 0);
   if (in)
-    snprintf(buf, size, "%s depends on graph input '%s', only known at run time (--bind %s=VALUE "
-                        "makes it a constant)", what, in, in);
+    snprintf(buf, size, "%s is only known at run time: it depends on graph input '%s' (--bind "
+                        "%s=VALUE makes it a constant)", what, in, in);
   else
     snprintf(buf, size, "%s is only known at run time", what);
 }

@@ -147,6 +147,16 @@ static kiln_status print_ir(ir_graph *g, const kiln_options *opt, const kiln_pas
   return KILN_OK;
 }
 
+/* True if every live node's outputs have static shapes. */
+static bool all_static(const ir_graph *g) {
+  for (ir_node_id n = 0; n < g->num_nodes; n++) {
+    const ir_node *nd = &g->nodes[n];
+    for (int k = 0; !nd->dead && k < nd->num_outputs; k++)
+      if (nd->outputs[k] >= 0 && !ir_shape_is_static(&g->values[nd->outputs[k]].shape)) return false;
+  }
+  return true;
+}
+
 bool kiln_inputs_static(kiln_ctx *ctx, const kiln_graph *g, bool report) {
   bool ok = true;
   for (int i = 0; i < g->num_inputs; i++) {
@@ -229,6 +239,13 @@ kiln_status kiln_run_passes(kiln_ctx *ctx, kiln_graph *g, const kiln_options *op
       /* dump shows what it can of a model with symbolic dims */
       kiln_warn(ctx, "%s skipped: the model's inputs have symbolic dims (fix them with --shape "
                 "INPUT=D0,D1,...)", p->name);
+      continue;
+    }
+    if (p->needs_static_inputs && opt->symbolic_ok && !all_static(g)) {
+      /* and of one whose shapes stay open for another reason (control
+       * flow kiln cannot copy, data-dependent shapes) */
+      kiln_warn(ctx, "%s skipped: some values have no static shape (kiln compile says why)",
+                p->name);
       continue;
     }
     kiln_note(ctx, "running pass %s on %d nodes", label, g->num_nodes);

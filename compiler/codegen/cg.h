@@ -280,6 +280,11 @@ void cg_kernel_end(cg_state *s, cg_kernel *k);
 /* Makes value `view` share the bytes of value `of` (Reshape and friends);
  * no code is emitted.  Graph outputs are copied at the end of the run. */
 void cg_alias(cg_state *s, ir_value_id view, ir_value_id of);
+/* The pointer to v's bytes in NAME_run (for code a hook adds to NAME_run
+ * itself, such as run-time checks; kernels get theirs as arguments). */
+LLVMValueRef cg_value_ptr(cg_state *s, ir_value_id v);
+/* In NAME_run at s->rb: `if (bad) return status;`, continuing after it. */
+void cg_run_fail_if(cg_state *s, LLVMValueRef bad, int status);
 
 /* Shape and size of a value (static by now). */
 static inline const ir_shape *cg_shape(const cg_state *s, ir_value_id v) {

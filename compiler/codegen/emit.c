@@ -181,10 +181,14 @@ static kiln_status check_cpu(kiln_ctx *ctx, const char *triple, const char *cpu,
     int n = listed ? parse_cpu_table(text, names, MAX_CPUS) : 0;
     char near[256] = "";
     size_t k = 0;
-    for (int want = 0; want <= 3 && k < sizeof near; want++)
-      for (int i = 0; i < n && k < sizeof near; i++)
-        if (distance(cpu, names[i]) == want)
+    /* near misses only: a typo, not any short name */
+    int most = (int)strlen(cpu) / 3 < 2 ? (int)strlen(cpu) / 3 : 2, shown = 0;
+    for (int want = 0; want <= most && k < sizeof near; want++)
+      for (int i = 0; i < n && k < sizeof near && shown < 5; i++)
+        if (distance(cpu, names[i]) == want) {
           k += (size_t)snprintf(near + k, sizeof near - k, "%s%s", k ? ", " : "", names[i]);
+          shown++;
+        }
     kiln_error(ctx, "--cpu '%s': LLVM knows no such CPU for %s%s%s%s (kiln compile --target %s "
                "--cpu help lists the %d it knows)", cpu, triple, k ? "; did you mean " : "",
                near, k ? "?" : "", target ? target : "host", n);

@@ -524,6 +524,10 @@ static void check(cg_state *s, LLVMBuilderRef b, LLVMValueRef bad, int status) {
 
 static LLVMValueRef is_null(LLVMBuilderRef b, LLVMValueRef p) { return LLVMBuildIsNull(b, p, ""); }
 
+LLVMValueRef cg_value_ptr(cg_state *s, ir_value_id v) { return value_ptr(s, v); }
+
+void cg_run_fail_if(cg_state *s, LLVMValueRef bad, int status) { check(s, s->rb, bad, status); }
+
 static void finish_run(cg_state *s) {
   ir_graph *g = s->g;
   /* outputs living elsewhere are copied into the caller's buffer */
@@ -728,8 +732,7 @@ static bool downstream(const ir_graph *g, int32_t n, bool *tainted) {
 static kiln_status check_graph(cg_state *s) {
   ir_graph *g = s->g;
   kiln_status st = KILN_OK;
-  bool *tainted = ir_arena_alloc(&s->arena, (size_t)g->num_values + 1);
-  memset(tainted, 0, (size_t)g->num_values + 1);
+  bool *tainted = kiln_calloc(s->ctx, (size_t)g->num_values + 1, 1);
   for (int32_t n = 0; n < g->num_nodes; n++) {
     const ir_node *nd = &g->nodes[n];
     if (nd->dead || downstream(g, n, tainted)) continue;
@@ -769,6 +772,7 @@ static kiln_status check_graph(cg_state *s) {
       st = st ? st : KILN_ERR_UNSUPPORTED;
     }
   }
+  kiln_free(s->ctx, tainted);
   return st;
 }
 

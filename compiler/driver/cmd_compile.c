@@ -115,9 +115,15 @@ int kiln_cmd_compile(int argc, char **argv) {
     drv_bytes(info.workspace_size, ws, sizeof ws);
     drv_bytes(a.opt.weights == KILN_WEIGHTS_EXTERNAL ? info.weights_file_size : constant_bytes(g),
               wb, sizeof wb);
+    /* say so when the file's stem had to change to become the NAME */
+    char stem[128];
+    const char *base = strrchr(a.model, '/') ? strrchr(a.model, '/') + 1 : a.model;
+    snprintf(stem, sizeof stem, "%s", base);
+    if (strrchr(stem, '.') && strrchr(stem, '.') != stem) *strrchr(stem, '.') = 0;
+    bool renamed = !a.name && strcmp(stem, name);
     printf("kiln: compiled %s as '%s'%s: %s/lib%s.a, %s/%s.h, %s/kiln.h", a.model, name,
-           a.name ? "" : " (the file's stem made a C identifier; --name sets it)", a.outdir, name,
-           a.outdir, name, a.outdir);
+           renamed ? " (its file name made a C identifier; --name sets another)" : "", a.outdir,
+           name, a.outdir, name, a.outdir);
     if (a.opt.weights == KILN_WEIGHTS_EXTERNAL) printf(", %s/%s.weights", a.outdir, name);
     printf("\nkiln: workspace %s, weights %s%s, %.2f s\n", ws, wb,
            a.opt.weights == KILN_WEIGHTS_EXTERNAL ? " in the weights file" : " embedded",
