@@ -58,6 +58,7 @@
  * the contract the code generator follows.
  */
 #include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -622,12 +623,12 @@ static kiln_status write_outputs(kiln_ctx *ctx, const ir_graph *g, const kiln_op
   if (opt && opt->memory_svg) {
     FILE *f = fopen(opt->memory_svg, "w");
     if (!f) {
-      kiln_error(ctx, "cannot write the memory picture '%s'", opt->memory_svg);
+      kiln_error(ctx, "cannot write the memory picture '%s': %s", opt->memory_svg, strerror(errno));
       return KILN_ERR_IO;
     }
     ir_memory_svg(g, f);
     if (fclose(f) != 0) {
-      kiln_error(ctx, "cannot write the memory picture '%s'", opt->memory_svg);
+      kiln_error(ctx, "cannot write the memory picture '%s': %s", opt->memory_svg, strerror(errno));
       return KILN_ERR_IO;
     }
   }

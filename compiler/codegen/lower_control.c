@@ -13,5 +13,5 @@
 kiln_status lower_control_flow(cg_state *s, int32_t n) {
   char why[640];
   pass_control_flow_why(s->g, n, why, sizeof why);
-  return cg_unsupported(s, n, "%s", why);
+  return cg_unsupported(s, n, "cannot be compiled: %s", why);
 }

@@ -17,7 +17,7 @@
  * of range; outputs are then unspecified.  The kernel itself stays inside
  * the input whatever the indices (it reads a valid position and writes
  * zeros instead: index_at), so memory is safe even without the check.
- * Constant indices need no check at run time.
+ * Constant indices are checked when the model is compiled instead.
  *
  * Compress with a constant condition is a Gather whose indices (the
  * positions of the true entries) are known at compile time; they become a
@@ -48,9 +48,21 @@ static LLVMValueRef index_at(cg_state *s, ir_dtype it, LLVMValueRef base, LLVMVa
  * extent[j])) is checked, and the run returns KILN_ERR_INDEX_RANGE at the
  * first that is not.  A short scalar loop: index tensors are small next
  * to the data they index. */
-static void check_indices(cg_state *s, ir_value_id idx, int64_t count, int kk,
-                          const int64_t *extents) {
-  if (count <= 0 || kk <= 0 || ir_const_data(s->g, idx)) return;
+static kiln_status check_indices(cg_state *s, int32_t n, ir_value_id idx, int64_t count, int kk,
+                                 const int64_t *extents) {
+  if (count <= 0 || kk <= 0) return KILN_OK;
+  if (ir_const_data(s->g, idx)) { /* known now: an error of the model */
+    int64_t *v = ir_arena_alloc(&s->arena, (size_t)(count + 1) * sizeof *v);
+    if (ir_const_ints(s->g, idx, v, count) != count) return KILN_OK;
+    for (int64_t i = 0; i < count; i++) {
+      int64_t d = extents[i % kk];
+      if (v[i] < -d || v[i] >= d)
+        return cg_unsupported(s, n, "constant index %lld (element %lld of '%s') is out of range "
+                                    "[%lld, %lld]", (long long)v[i], (long long)i,
+                              s->g->values[idx].name, (long long)-d, (long long)d - 1);
+    }
+    return KILN_OK;
+  }
   ir_dtype it = cg_dtype(s, idx);
   LLVMValueRef base = cg_value_ptr(s, idx); /* computed before the loop, so it dominates */
   LLVMBuilderRef kernel_builder = s->b;
@@ -63,6 +75,7 @@ static void check_indices(cg_state *s, ir_value_id idx, int64_t count, int kk,
   }
   cg_end(s, &t);
   s->b = kernel_builder;
+  return KILN_OK;
 }
 
 static kiln_status require_int_indices(cg_state *s, int32_t n, ir_value_id idx) {
@@ -109,7 +122,7 @@ kiln_status lower_gather(cg_state *s, int32_t n) {
   const ir_shape *xs = cg_shape(s, x);
   int axis = cg_axis(ir_attr_int_or(s->g, n, "axis", 0), xs->rank);
   if (axis < 0) return cg_unsupported(s, n, "axis out of range");
-  check_indices(s, idx, cg_numel(s, idx), 1, &xs->dims[axis]);
+  if ((st = check_indices(s, n, idx, cg_numel(s, idx), 1, &xs->dims[axis]))) return st;
   emit_gather(s, n, cg_bits_dtype(cg_dtype(s, x)), cg_prod(xs->dims, 0, axis), xs->dims[axis],
               cg_prod(xs->dims, axis + 1, xs->rank), cg_numel(s, idx), cg_dtype(s, idx), NULL);
   return KILN_OK;
@@ -133,7 +146,7 @@ kiln_status lower_gather_elements(cg_state *s, int32_t n) {
   int64_t xst[KILN_MAX_RANK];
   cg_strides(xs, xst);
   int64_t inner = is->dims[r - 1], rows = cg_prod(is->dims, 0, r - 1);
-  check_indices(s, idx, rows * inner, 1, &xs->dims[axis]);
+  if ((st = check_indices(s, n, idx, rows * inner, 1, &xs->dims[axis]))) return st;
   if (xs->dims[axis] == 0 && rows * inner > 0) {
     cg_emit_fill(s, n, 0, dt, -1, 0);
     return KILN_OK;
@@ -180,7 +193,7 @@ kiln_status lower_gather_nd(cg_state *s, int32_t n) {
   cg_strides(xs, xst);
   int64_t tuples = cg_prod(is->dims, 0, q - 1), per_batch = cg_prod(is->dims, (int)b, q - 1);
   int64_t slice = cg_prod(xs->dims, (int)(b + kk), r), batch_stride = cg_prod(xs->dims, (int)b, r);
-  check_indices(s, idx, tuples * kk, (int)kk, &xs->dims[b]);
+  if ((st = check_indices(s, n, idx, tuples * kk, (int)kk, &xs->dims[b]))) return st;
   for (int j = 0; j < kk; j++)
     if (xs->dims[b + j] == 0 && tuples * slice > 0) {
       cg_emit_fill(s, n, 0, dt, -1, 0);

@@ -425,7 +425,8 @@ int drv_parse(kiln_ctx *ctx, drv_args *a, int argc, char **argv) {
     if (!(o->cmds & a->cmd)) {
       char who[128];
       owners(o->cmds, who, sizeof who);
-      kiln_error(ctx, "%s: %s is not an option of kiln %s (it is one of %s)", cmd, o->name, cmd,
+      int len = (int)strcspn(w, "=");
+      kiln_error(ctx, "%s: %.*s is not an option of kiln %s (it is one of %s)", cmd, len, w, cmd,
                  who);
       return -1;
     }
