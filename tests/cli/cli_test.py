@@ -157,6 +157,64 @@ def _():
     expect(rc == 0, "compile with --bind fails", err)
 
 
+def captures_model(path):
+    """y = If(sr == 16000) then B1 else x - 1, where B1 computes t1 = x * 2,
+    then If(sr > 8000) then t1 + x else t1 - x (reading t1 of the enclosing
+    branch and x of the graph), then a Loop of 3 steps adding t1 each time."""
+    inner_then = h.make_graph([h.make_node("Add", ["t1", "x"], ["a"])], "it", [],
+                              [h.make_tensor_value_info("a", T.FLOAT, [3])])
+    inner_else = h.make_graph([h.make_node("Sub", ["t1", "x"], ["s"])], "ie", [],
+                              [h.make_tensor_value_info("s", T.FLOAT, [3])])
+    body = h.make_graph([h.make_node("Identity", ["c_in"], ["c_out"]),
+                         h.make_node("Add", ["acc_in", "t1"], ["acc_out"])], "body",
+                        [h.make_tensor_value_info("i", T.INT64, []),
+                         h.make_tensor_value_info("c_in", T.BOOL, []),
+                         h.make_tensor_value_info("acc_in", T.FLOAT, [3])],
+                        [h.make_tensor_value_info("c_out", T.BOOL, []),
+                         h.make_tensor_value_info("acc_out", T.FLOAT, [3])])
+    then_b = h.make_graph(
+        [h.make_node("Mul", ["x", "two"], ["t1"]), h.make_node("Greater", ["sr", "eightk"], ["g"]),
+         h.make_node("If", ["g"], ["u"], then_branch=inner_then, else_branch=inner_else, name="inner"),
+         h.make_node("Loop", ["three", "yes", "u"], ["t"], body=body, name="loop")],
+        "then", [], [h.make_tensor_value_info("t", T.FLOAT, [3])],
+        initializer=[h.make_tensor("two", T.FLOAT, [], [2.0]), h.make_tensor("eightk", T.INT64, [], [8000]),
+                     h.make_tensor("three", T.INT64, [], [3]), h.make_tensor("yes", T.BOOL, [], [True])])
+    else_b = h.make_graph([h.make_node("Sub", ["x", "one"], ["e"])], "else", [],
+                          [h.make_tensor_value_info("e", T.FLOAT, [3])],
+                          initializer=[h.make_tensor("one", T.FLOAT, [], [1.0])])
+    g = h.make_graph(
+        [h.make_node("Equal", ["sr", "sixteenk"], ["c"]),
+         h.make_node("If", ["c"], ["y"], then_branch=then_b, else_branch=else_b, name="outer")],
+        "cap", [h.make_tensor_value_info("x", T.FLOAT, [3]), h.make_tensor_value_info("sr", T.INT64, [])],
+        [h.make_tensor_value_info("y", T.FLOAT, [3])],
+        initializer=[h.make_tensor("sixteenk", T.INT64, [], [16000])])
+    onnx.save(h.make_model(g, opset_imports=opset(11)), path)
+
+
+captures_model("captures.onnx")
+
+
+@case("nested If and Loop reading values of the enclosing branch (captures renamed)")
+def _():
+    t1 = x3 * 2
+    for bind, want in (("sr=16000", t1 + x3 + 3 * t1), ("sr=4000", x3 - 1)):
+        shutil.rmtree("o_cap", ignore_errors=True)
+        rc, out, err = kiln("run", "captures.onnx", "--bind", bind, "--input", "x3.npy", "-o", "o_cap")
+        expect(rc == 0, f"--bind {bind}: run failed", err)
+        got = np.load("o_cap/y.npy")
+        expect(np.allclose(got, want), f"--bind {bind}: got {got}, want {want}")
+    rc, out, err = kiln("dump", "captures.onnx", "--bind", "sr=16000")
+    expect(rc == 0 and "If(" not in out and "Loop(" not in out, "control flow left", out, err)
+    # unbound: both branches at every level are copied and selected at run time
+    for sr, want in ((16000, t1 + x3 + 3 * t1), (4000, x3 - 1), (12000, x3 - 1)):
+        np.save("sr_cap.npy", np.array(sr, np.int64))
+        shutil.rmtree("o_cap", ignore_errors=True)
+        rc, out, err = kiln("run", "captures.onnx", "--input", "x3.npy", "--input", "sr_cap.npy",
+                            "-o", "o_cap")
+        expect(rc == 0, f"sr={sr}: run failed", err)
+        expect(np.allclose(np.load("o_cap/y.npy"), want), f"sr={sr}: wrong result")
+
+
 # ---- bug 2: --cpu -----------------------------------------------------------------------
 @case("--cpu: unknown names and 32-bit CPUs are clear errors, never an LLVM abort or warnings")
 def _():
