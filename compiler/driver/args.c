@@ -69,6 +69,18 @@ static kiln_status bind_literal(kiln_ctx *ctx, const ir_graph *g, const kiln_bin
                b->path, (long long)count, b->input, in->shape.rank);
     return KILN_ERR_INVALID_ARGUMENT;
   }
+  /* an integer input takes integers: "1.5" is a mistake, not 1 */
+  for (const char *p = b->path; !ir_dtypes[dt].is_float && *p;) {
+    char *end;
+    errno = 0;
+    strtoll(p, &end, 10);
+    if (end == p || (*end && *end != ',') || errno) {
+      kiln_error(ctx, "--bind %s=%s: input '%s' is %s, so its values must be integers", b->input,
+                 b->path, b->input, ir_dtype_name(dt));
+      return KILN_ERR_INVALID_ARGUMENT;
+    }
+    p = *end ? end + 1 : end;
+  }
   t->nbytes = ir_dtype_bytes(dt, count);
   t->data = kiln_calloc(ctx, (size_t)t->nbytes + 1, 1);
   const char *p = b->path;

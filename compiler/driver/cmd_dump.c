@@ -83,9 +83,10 @@ int kiln_cmd_dump(int argc, char **argv) {
       ir_print(g, stdout, &po);
     }
     /* a planned graph's numbers follow as comments (as after
-     * --print-after plan-memory) */
+     * --print-after plan-memory); planned means every activation has an
+     * offset, which a dump parsed back also has, so the text round-trips */
     ir_memory_stats st;
-    if (g->workspace_size > 0 && ir_memory_stats_compute(g, &st))
+    if (ir_memory_stats_compute(g, &st) && st.num_tensors > 0)
       ir_memory_report_prefixed(g, stdout, a.opt.dot ? "// " : "# ");
   } else if (a.outdir) {
     printf("kiln: wrote the snapshots to %s/\n", a.outdir);

@@ -138,6 +138,10 @@ def _():
         expect(np.array_equal(got, want), f"--bind {bind}: got {got}, want {want}")
     rc, out, err = kiln("dump", "nested_if.onnx", "--bind", "sr=16000")
     expect(rc == 0 and "If(" not in out, "If left after inlining with a bound condition", out, err)
+    for bad, want in (("sr=16000.5", "its values must be integers"), ("sr=1,2", "do not fill"),
+                      ("nosuch=1", "no input named 'nosuch'")):
+        rc, out, err = kiln("run", "nested_if.onnx", "--bind", bad, "--input", "x3.npy", "-o", "o_if")
+        expect(rc == 1 and want in err, f"--bind {bad}: exit {rc}", err)
 
 
 @case("nested If that truly cannot compile: compile and ops say which node and why")
