@@ -161,28 +161,7 @@ ir_graph *drv_load(kiln_ctx *ctx, const char *path, const kiln_options *opt) {
   return apply_binds(ctx, g, opt);
 }
 
-/* Every graph input must have numbers for dims; names the first symbol. */
-bool drv_inputs_static(kiln_ctx *ctx, const ir_graph *g) {
-  bool ok = true;
-  for (int i = 0; i < g->num_inputs; i++) {
-    const ir_value *v = &g->values[g->inputs[i]];
-    for (int d = 0; d < v->shape.rank; d++) {
-      int64_t dim = v->shape.dims[d];
-      if (ir_dim_is_static(dim)) continue;
-      kiln_error(ctx, "input '%s' has a symbolic dim%s%s%s: fix it with --shape %s=D0,D1,...",
-                 v->name, ir_dim_is_sym(dim) ? " '" : "",
-                 ir_dim_is_sym(dim) ? g->syms[ir_dim_sym(dim)] : "", ir_dim_is_sym(dim) ? "'" : "",
-                 v->name);
-      ok = false;
-      break;
-    }
-    if (v->shape.rank < 0) {
-      kiln_error(ctx, "input '%s' has an unknown rank: give its shape with --shape", v->name);
-      ok = false;
-    }
-  }
-  return ok;
-}
+bool drv_inputs_static(kiln_ctx *ctx, const ir_graph *g) { return kiln_inputs_static(ctx, g, true); }
 
 kiln_status drv_prepare_for_codegen(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt) {
   /* the default pipeline ends with plan-memory, which checks the inputs

@@ -69,9 +69,9 @@ void drv_bytes(int64_t n, char *buf, size_t size);
 /* Every graph input must have static dims by code generation; reports
  * each that does not (naming its symbol and the --shape fix). */
 bool drv_inputs_static(kiln_ctx *ctx, const ir_graph *g);
-/* What compile and run do before code generation: the pipeline (the
- * default one or --passes), the static-input check, then plan-memory
- * unless --passes gave the whole pipeline. */
+/* What compile, run and bench do before code generation: the pipeline
+ * (the default one, plan-memory last, or --passes), then the static-input
+ * check (kiln_inputs_static). */
 kiln_status drv_prepare_for_codegen(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt);
 /* Loads a model: ONNX by default, the text IR for files ending in .kir. */
 ir_graph *drv_load(kiln_ctx *ctx, const char *path, const kiln_options *opt);
