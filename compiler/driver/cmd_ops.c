@@ -7,21 +7,39 @@
  * type kiln has lowering for can still be uncompilable in one model:
  * control flow (If, Loop, Scan) compiles only when inline-control-flow
  * can copy it into the graph (conditions and trip counts known at compile
- * time, or both branches of one static shape).  So when the model
- * imports, `ops` also runs the default pipeline (with --shape and --bind
- * as given) and lists each control-flow node still left, with the reason
- * code generation would give; such an op type's status reads
- * "NOT COMPILABLE (N nodes)".
+ * time, or both branches of one static shape), and an op whose output
+ * extent depends on the data (NonZero, a Range of computed bounds) only
+ * when folding makes it constant.  So when the model imports, `ops` also
+ * runs the default pipeline (with --shape and --bind as given) and lists
+ * each such node still left, with the reason code generation would give;
+ * its op type's status reads "NOT COMPILABLE (N nodes)".
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "cg.h"
 #include "driver.h"
 #include "onnx/onnx.h"
 #include "passes.h"
 
 static bool is_control_flow(ir_op op) {
   return op == IR_OP_IF || op == IR_OP_LOOP || op == IR_OP_SCAN;
+}
+
+/* Node n cannot compile as the pipeline left it: control flow the inline
+ * pass could not copy, or an output whose extent depends on the data
+ * (static inputs, open output: NonZero, a Range of computed bounds). */
+static bool stuck(const ir_graph *g, ir_node_id n) {
+  const ir_node *nd = &g->nodes[n];
+  if (nd->dead) return false;
+  if (is_control_flow(nd->op)) return true;
+  /* ops the code generator always refuses, whatever shapes the model declares */
+  if (!cg_lower_table[nd->op] || cg_lower_table[nd->op] == lower_data_dependent) return true;
+  for (int i = 0; i < nd->num_inputs; i++)
+    if (nd->inputs[i] >= 0 && !ir_shape_is_static(&g->values[nd->inputs[i]].shape)) return false;
+  for (int k = 0; k < nd->num_outputs; k++)
+    if (nd->outputs[k] >= 0 && !ir_shape_is_static(&g->values[nd->outputs[k]].shape)) return true;
+  return false;
 }
 
 /* Imports and runs the pipeline quietly; the graph, or NULL if that
@@ -65,7 +83,7 @@ int kiln_cmd_ops(int argc, char **argv) {
   ir_graph *g = try_pipeline(&ctx, &a);
   int left[IR_OP_COUNT] = {0};
   for (ir_node_id k = 0; g && k < g->num_nodes; k++)
-    if (!g->nodes[k].dead && is_control_flow(g->nodes[k].op)) left[g->nodes[k].op]++;
+    if (stuck(g, k)) left[g->nodes[k].op]++;
   int unsupported = 0, nodes = 0;
   printf("%-32s %7s  %s\n", "op", "count", "status");
   for (int i = 0; i < n; i++) {
@@ -86,11 +104,18 @@ int kiln_cmd_ops(int argc, char **argv) {
     unsupported += !rows[i].supported || stuck;
     nodes += rows[i].count;
   }
-  printf("%d op types, %d nodes, %d unsupported op types\n", n, nodes, unsupported);
+  printf("%d op type%s, %d node%s, %d op type%s unsupported or not compilable\n", n,
+         n == 1 ? "" : "s", nodes, nodes == 1 ? "" : "s", unsupported, unsupported == 1 ? "" : "s");
   for (ir_node_id k = 0; g && k < g->num_nodes; k++) {
-    if (g->nodes[k].dead || !is_control_flow(g->nodes[k].op)) continue;
+    if (!stuck(g, k)) continue;
     char why[640];
-    pass_control_flow_why(g, k, why, sizeof why);
+    if (is_control_flow(g->nodes[k].op))
+      pass_control_flow_why(g, k, why, sizeof why);
+    else if (!cg_lower_table[g->nodes[k].op])
+      snprintf(why, sizeof why, "no code generation for this op yet");
+    else
+      snprintf(why, sizeof why, "its output shape depends on the input values (kiln compiles "
+                                "static shapes only; --bind INPUT=VALUE freezes an input)");
     printf("node '%s' (%s) cannot be compiled: %s\n", g->nodes[k].name, ir_ops[g->nodes[k].op].name,
            why);
   }

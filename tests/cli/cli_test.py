@@ -155,6 +155,11 @@ def _():
     expect(rc == 1, f"ops exit {rc} for a model that cannot compile", out)
     expect(re.search(r"^If\s+2\s+NOT COMPILABLE", out, re.M), "ops reports If as supported", out)
     expect("node 'outer_if' (If) cannot be compiled" in out, "ops does not say why", out)
+    nonzero = "/usr/share/libonnx-testdata/data/node/test_nonzero_example/model.onnx"
+    if os.path.exists(nonzero):  # declares its output shape, yet never compiles
+        rc, out, err = kiln("ops", nonzero)
+        expect(rc == 1 and re.search(r"^NonZero\s+1\s+NOT COMPILABLE", out, re.M)
+               and "depends on the input values" in out, "ops calls NonZero compilable", out)
     rc, out, err = kiln("ops", "nested_if_shapes.onnx", "--bind", "sr=16000")
     expect(rc == 0 and "NOT COMPILABLE" not in out, "ops with --bind still refuses", out, err)
     rc, out, err = kiln("compile", "nested_if_shapes.onnx", "--bind", "sr=16000", "-o", "o_ok")
