@@ -213,11 +213,13 @@ static int set_expect(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v
 
 static int set_rtol(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
   if (!parse_double(v, &a->rtol)) return bad(ctx, opt, v, "a non-negative number");
+  a->rtol_given = true;
   return 0;
 }
 
 static int set_atol(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
   if (!parse_double(v, &a->atol)) return bad(ctx, opt, v, "a non-negative number");
+  a->atol_given = true;
   return 0;
 }
 

@@ -46,6 +46,19 @@ int kiln_cmd_dump(int argc, char **argv) {
     rc = 2;
     goto out;
   }
+  /* options that only shape one format are refused with the other, not
+   * ignored */
+  if (a.opt.hide_constants && !a.opt.dot) {
+    kiln_error(&ctx, "dump: --hide-constants shapes Graphviz pictures: add --format dot");
+    rc = 2;
+    goto out;
+  }
+  if (a.opt.full_constants && a.opt.dot) {
+    kiln_error(&ctx, "dump: --full-constants shapes the text IR; Graphviz pictures show no "
+                     "constant values");
+    rc = 2;
+    goto out;
+  }
   bool snapshots = a.opt.print_after || a.opt.print_after_all;
   if (a.outdir && !snapshots) {
     kiln_error(&ctx, "dump: -o DIR writes one file per snapshot of --print-after or "

@@ -365,6 +365,11 @@ int kiln_cmd_run(int argc, char **argv) {
     rc = 2;
     goto out;
   }
+  if (!a.expect && (a.rtol_given || a.atol_given)) {
+    kiln_error(&ctx, "run: --rtol and --atol are the tolerances of --expect DIR, which is missing");
+    rc = 2;
+    goto out;
+  }
   const char *outdir = a.outdir ? a.outdir : ".";
   words = kiln_calloc(&ctx, (size_t)a.num_inputs + 1, sizeof *words);
   specs = kiln_calloc(&ctx, (size_t)a.num_inputs + 1, sizeof *specs);

@@ -43,6 +43,7 @@ typedef struct drv_args {
   int num_inputs;
   const char *expect;    /* run --expect DIR */
   double rtol, atol;     /* its tolerances */
+  bool rtol_given, atol_given;
   int iterations, warmup;/* bench */
   bool verbose;          /* -v: notes and times */
   bool time;             /* --time: the time of each phase */

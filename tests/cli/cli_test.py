@@ -307,6 +307,11 @@ def _():
         rc, out, err = kiln(cmd, "add.onnx", *opt)
         expect(rc == 2 and f"{opt[0]} is not an option of kiln {cmd}" in err and "<input>" not in err,
                f"kiln {cmd} {opt[0]}: exit {rc}", err)
+    for args, want in ((["dump", "add.onnx", "--hide-constants"], "add --format dot"),
+                       (["dump", "add.onnx", "--format", "dot", "--full-constants"], "text IR"),
+                       (["run", "add.onnx", "--input", "x23.npy", "--rtol", "0.1"], "--expect DIR")):
+        rc, out, err = kiln(*args)
+        expect(rc == 2 and want in err, f"{args}: an option that does nothing is accepted", err)
     rc, out, err = kiln("run", "add.onnx", "--frobnicate")
     expect(rc == 2 and "unknown option '--frobnicate'" in err, "unknown option", err)
     rc, out, err = kiln("compile")
