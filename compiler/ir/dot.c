@@ -97,7 +97,11 @@ void ir_print_dot_options(const ir_graph *g, FILE *out, bool hide_constants) {
   for (int32_t v = 0; v < nv; v++) {
     if (!used[v] || prod[v] >= 0) continue;
     const ir_value *val = &g->values[v];
-    if (hide_constants && val->storage == IR_STORAGE_CONST) continue;
+    bool is_output = false;
+    for (int32_t i = 0; i < g->num_outputs; i++) is_output |= g->outputs[i] == v;
+    /* a constant graph output keeps its vertex: its edge to the output
+     * needs one */
+    if (hide_constants && val->storage == IR_STORAGE_CONST && !is_output) continue;
     const char *style = is_input[v] ? "shape=invhouse, style=filled, fillcolor=\"#cfe2ff\""
                         : val->storage == IR_STORAGE_CONST
                             ? "shape=note, style=filled, fillcolor=\"#fff3cd\""
