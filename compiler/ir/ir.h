@@ -306,5 +306,7 @@ void ir_print(const ir_graph *g, FILE *out, const ir_print_options *opt);
 ir_graph *ir_parse(kiln_ctx *ctx, const char *text, size_t len, const char *filename);
 /* Writes a Graphviz digraph. */
 void ir_print_dot(const ir_graph *g, FILE *out);
+/* The same, leaving constants (and their edges) out if hide_constants. */
+void ir_print_dot_options(const ir_graph *g, FILE *out, bool hide_constants);
 
 #endif /* KILN_IR_H */
