@@ -206,15 +206,19 @@ def run(cmd, **kw):
 class Worker:
     """A kiln_bench or ort_bench.js process speaking the run-N protocol."""
 
-    def __init__(self, cmd, env=None):
-        self.cmd = cmd
-        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, bufsize=1, env=env)
+    def __init__(self, cmd, log, env=None):
+        self.cmd, self.log = cmd, log
+        # stderr to a file: a pipe nobody reads would block a chatty worker
+        with open(log, "w") as err:
+            self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=err, text=True, bufsize=1, env=env)
         self._expect_ready()
 
     def _fail(self, what):
         self.p.kill()
-        err = self.p.stderr.read().strip()
+        self.p.wait()
+        with open(self.log) as f:
+            err = f.read().strip()[-2000:]
         raise RuntimeError(f"{shlex.join(self.cmd)}: {what}\n{err}")
 
     def _expect_ready(self):
@@ -356,8 +360,9 @@ def bench_model(args, name):
         ort = kiln = None
         try:
             ort = Worker(["node", os.path.join(BENCH, "ort_bench.js"), spec_path, str(threads)],
-                         env=env)
-            kiln = Worker([exe, str(threads)] + in_files + k_out)
+                         os.path.join(work, f"ort.t{threads}.log"), env=env)
+            kiln = Worker([exe, str(threads)] + in_files + k_out,
+                          os.path.join(work, f"kiln.t{threads}.log"))
             load = lambda files: [np.fromfile(fp, dtype=dt).reshape(dims)
                                   for fp, (_, dt, _, dims) in zip(files, outs)]
             err = max_rel_err(load(k_out), load(o_out))
@@ -406,7 +411,8 @@ def table(rows):
     for r in rows:
         if "error" in r:
             cells = [r["model"], str(r.get("threads", "")), "", "", "", "", "", "", "",
-                     "failed: " + r["error"].splitlines()[0][:80]]
+                     # the last line: the tool's own message, after the command
+                     "failed: " + r["error"].strip().splitlines()[-1][:100]]
         else:
             err = f"{r['err']:.1e}" + (" (WRONG)" if not r["err"] <= ERR_LIMIT else "")
             cells = [r["model"], str(r["threads"]), str(r["runs"]), fmt_ms(r["ort_ms"]), fmt_ms(r["kiln_ms"]),
@@ -470,7 +476,6 @@ def selftest():
     """FLOP counting on hand-counted graphs and the table code; no timing."""
     try:
         import numpy as np
-        import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:
         print("bench.py --selftest: numpy or onnx missing: skipped")
@@ -535,13 +540,13 @@ def selftest():
                kiln_peak_pct=12.0, ort_peak_pct=6.0, err=1e-6, gflop=0.0075, onnx_mb=1.0,
                compile_s=0.5)
     bad = dict(row, err=0.25)
-    lines = table([row, bad, dict(model="N", threads=1, error="boom\nmore")]).splitlines()
+    lines = table([row, bad, dict(model="N", threads=1, error="cc x.c: exit 1\nx.c: boom\n")]).splitlines()
     check("table lines", len(lines), 5)
     check("table columns", {line.count("|") for line in lines}, {11})
     check("table row", lines[2].split("|")[1:-1],
           [" M ", " 2 ", " 7 ", " 10 ", " 5 ", " 0.50 ", " 1.5 ", " 12% ", " 6% ", " 1.0e-06 "])
     check("wrong flagged", "(WRONG)" in lines[3], True)
-    check("failure shown", "failed: boom" in lines[4], True)
+    check("failure shown", "failed: x.c: boom |" in lines[4], True)
     passed = sum(ok for _, ok in checks)
     print(f"{passed} passed, {len(checks) - passed} failed")
     return 0 if passed == len(checks) else 1
@@ -569,7 +574,9 @@ def parse_args(argv):
                     f" models get fewer runs, at least {MIN_RUNS} (10)")
     ap.add_argument("--quick", action="store_true",
                     help="5 runs, 1 warm-up, 3 s budget: a rough table, quickly")
-    ap.add_argument("--kiln-flags", default="", help="extra `kiln compile` options")
+    ap.add_argument("--kiln-flags", default="",
+                    help="extra `kiln compile` options (write --kiln-flags=-O3: a value"
+                    " starting with '-' needs the '=')")
     ap.add_argument("--json", help="also write every row (with all run times) to this file")
     ap.add_argument("--selftest", action="store_true", help="check FLOP counting and the table")
     args = ap.parse_args(argv)
