@@ -192,5 +192,5 @@ const cg_lower_fn cg_lower_table[IR_OP_COUNT] = {
     [IR_OP_RESIZE] = lower_resize,
     [IR_OP_UPSAMPLE] = lower_resize,
 };
-_Static_assert(sizeof cg_lower_table / sizeof cg_lower_table[0] == IR_OP_COUNT,
-               "cg_lower_table out of step with ops.def");
+/* Rows are sparse (NULL: not lowered), so no size assertion can say
+ * anything here; tests/unit/test_tables.c checks the rows against ops.def. */
