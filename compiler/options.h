@@ -47,6 +47,9 @@ typedef struct kiln_options {
   FILE *print_stream;         /* where --print-after output goes; stdout if NULL */
   bool memory_report;         /* --memory-report: plan-memory prints its numbers
                                * (ir_memory_report) to print_stream */
+  const char *emit_llvm;      /* --emit-llvm FILE: the optimized LLVM module as text */
+  bool print_schedule;        /* --print-schedule: each GEMM kernel's schedule and where
+                               * it came from, on stderr, as the code generator uses it */
   const char *memory_svg;     /* --memory-svg FILE: plan-memory writes a picture
                                * of the plan there (ir_memory_svg); NULL: none */
   bool hide_constants;        /* Graphviz pictures leave constants out */

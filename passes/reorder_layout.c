@@ -46,13 +46,20 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
     if (!cg_gemm_shape_of(g, n, &sh, &axis)) continue;
     cg_schedule sc;
     cg_schedule_default(&caps, &sh, &sc);
-    const char *given = ir_attr_string_or(g, n, "schedule", NULL);
+    const char *given = ir_attr_string_or(g, n, "schedule", NULL), *source = "default";
     if (given) {
       cg_schedule t2 = sc;
-      if (cg_schedule_parse(given, &t2) && !cg_schedule_check(&caps, &t2)) sc = t2;
+      const char *why = NULL;
+      if (!cg_schedule_parse(given, &t2)) why = "cannot be parsed";
+      else if ((why = cg_schedule_check(&caps, &t2)) == NULL) sc = t2, source = "given";
+      if (why) kiln_warn(ctx, "node '%s': schedule \"%s\" ignored: %s", g->nodes[n].name, given, why);
     }
     char text[160];
     ir_set_attr_string(g, n, "schedule", cg_schedule_format(&sc, text, sizeof text));
+    if (opt->print_schedule)
+      fprintf(stderr, "schedule %s (%s, M=%lld N=%lld K=%lld batch=%lld): %s [%s]\n",
+              g->nodes[n].name, ir_ops[g->nodes[n].op].name, (long long)sh.M, (long long)sh.N,
+              (long long)sh.K, (long long)sh.batch, text, source);
     ir_value_id w = g->nodes[n].inputs[1];
     if (axis < 0 || g->values[w].layout.kind != IR_LAYOUT_PLAIN) continue;
     ir_layout want = {.kind = IR_LAYOUT_PACKED, .block = axis == 0 ? sc.mr : sc.nr, .block2 = axis};

@@ -26,8 +26,7 @@
  * here, before the real target machine exists; CPU "help" makes LLVM
  * print its table, which cg_list_cpus turns into the list of names.
  *
- * Debugging aid: with KILN_DUMP_LLVM=FILE in the environment, the
- * optimized module is printed to FILE (read-only use of the environment).
+ * `--emit-llvm FILE` prints the optimized module (library.c, jit.c).
  */
 #include <errno.h>
 #include <llvm-c/Analysis.h>
@@ -370,8 +369,6 @@ kiln_status cg_optimize(kiln_ctx *ctx, const cg_target *t, LLVMModuleRef m) {
     LLVMDisposeErrorMessage(msg);
     return KILN_ERR_INTERNAL;
   }
-  const char *dump = getenv("KILN_DUMP_LLVM");
-  if (dump && *dump) LLVMPrintModuleToFile(m, dump, NULL);
   return KILN_OK;
 }
 

@@ -103,6 +103,10 @@ kiln_status cg_jit_compile(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt, 
   st = cg_build_module(ctx, g, &t, name, opt ? opt->threads : 0, NULL, c, &m, &ws);
   kiln_time(ctx, "lowering to LLVM IR", kiln_clock() - t0);
   if (!st) st = cg_optimize(ctx, &t, m);
+  if (!st && opt && opt->emit_llvm && LLVMPrintModuleToFile(m, opt->emit_llvm, NULL)) {
+    kiln_error(ctx, "--emit-llvm: cannot write %s", opt->emit_llvm);
+    st = KILN_ERR_IO;
+  }
   if (!st) st = cg_emit_object(ctx, &t, m, &obj);
   if (m) LLVMDisposeModule(m);
   LLVMContextDispose(c);

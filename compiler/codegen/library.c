@@ -156,6 +156,10 @@ kiln_status cg_write_library_info(kiln_ctx *ctx, ir_graph *g, const kiln_options
   }
   cg_weights_free(&weights);
   if (!st) st = cg_optimize(ctx, &t, m);
+  if (!st && opt->emit_llvm && LLVMPrintModuleToFile(m, opt->emit_llvm, NULL)) {
+    kiln_error(ctx, "--emit-llvm: cannot write %s", opt->emit_llvm);
+    st = KILN_ERR_IO;
+  }
   if (!st) st = cg_emit_object(ctx, &t, m, &obj);
   if (!st) {
     snprintf(objname, sizeof objname, "%s.o", name);

@@ -162,6 +162,18 @@ static int set_memory_svg(kiln_ctx *ctx, drv_args *a, const char *opt, const cha
   return 0;
 }
 
+static int set_emit_llvm(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)opt;
+  a->opt.emit_llvm = v;
+  return 0;
+}
+
+static int set_print_schedule(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)opt, (void)v;
+  a->opt.print_schedule = true;
+  return 0;
+}
+
 static int set_passes(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
   (void)ctx, (void)opt;
   a->opt.passes = v;
@@ -283,6 +295,10 @@ static const drv_option options[] = {
      "print plan-memory's numbers (workspace, lower bound, reuse)"},
     {"--memory-svg", NULL, "FILE", DRV_COMPILE | DRV_RUN | DRV_DUMP, set_memory_svg,
      "draw the memory plan as an SVG picture"},
+    {"--emit-llvm", NULL, "FILE", DRV_COMPILE | DRV_RUN, set_emit_llvm,
+     "write the optimized LLVM module as text"},
+    {"--print-schedule", NULL, NULL, DRV_COMPILE | DRV_RUN | DRV_DUMP, set_print_schedule,
+     "print each GEMM kernel's schedule and where it came from (default, attribute)"},
     {"--input", NULL, "[NAME=]FILE", DRV_RUN, set_input,
      "an input tensor (.npy or .pb), in input order or by name (repeatable)"},
     {"--expect", NULL, "DIR", DRV_RUN, set_expect,

@@ -463,7 +463,6 @@ void cg_schedule_for(cg_state *s, int32_t n, const cg_gemm_shape *shape, cg_sche
   cg_schedule_default(&caps, shape, out);
   /* a schedule chosen by reorder-layout or `kiln tune` travels as an attribute */
   const char *text = ir_attr_string_or(s->g, n, "schedule", NULL);
-  if (getenv("KILN_XSCHED")) text = getenv("KILN_XSCHED"); /* TEMP experiment */
   if (text) {
     cg_schedule t = *out;
     if (cg_schedule_parse(text, &t) && !cg_schedule_check(&caps, &t)) *out = t;
