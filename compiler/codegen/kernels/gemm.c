@@ -224,6 +224,18 @@ static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr,
     int vv = g->b_kind == CG_OPND_STRIDED && v == nv - 1 ? valid : lanes;
     bv[v] = ld_vec(e, e->b, b_index(e, col, v, kl.i), vv, balign);
   }
+  if (g->b_kind == CG_OPND_PANELS) {
+    /* Weights larger than the caches stream from memory once, in the
+     * first row tile of each panel; the hardware prefetcher does not run
+     * far enough ahead of that stream, so fetch GEMM_PREFETCH steps ahead
+     * (a prefetch past the panel's end is harmless: it never faults). */
+    enum { GEMM_PREFETCH = 16 };
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef p = cg_gep(s, IR_F32, e->b, b_index(e, col, v, cg_addc(s, kl.i, GEMM_PREFETCH)));
+      LLVMValueRef args[4] = {p, cg_i32(s, 0), cg_i32(s, 3), cg_i32(s, 1)};
+      cg_intrinsic(s, "llvm.prefetch", s->t_ptr, 4, args);
+    }
+  }
   for (int i = 0; i < mr; i++) {
     LLVMValueRef av = cg_splat(s, ld_f32(e, e->a, a_index(e, row, i, kl.i)), (unsigned)lanes);
     for (int v = 0; v < nv; v++)
