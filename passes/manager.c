@@ -123,6 +123,13 @@ kiln_status kiln_run_passes(kiln_ctx *ctx, kiln_graph *g, const kiln_options *op
     opt = &defaults;
   }
   const char *list = opt->passes ? opt->passes : kiln_default_pipeline;
+  /* --quantize appends its pass (and a sweep of what it orphans) to the
+   * default pipeline; a --passes list is taken as written */
+  char with_quant[1024];
+  if (!opt->passes && opt->quantize) {
+    snprintf(with_quant, sizeof with_quant, "%s,quantize,eliminate-dead-code", kiln_default_pipeline);
+    list = with_quant;
+  }
   const kiln_pass_info *pipeline[MAX_PIPELINE];
   int count;
   kiln_status st = parse_pipeline(ctx, list, pipeline, &count);

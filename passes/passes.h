@@ -47,6 +47,8 @@ kiln_status pass_eliminate_dead_code(kiln_ctx *ctx, kiln_graph *g, const kiln_op
 kiln_status pass_simplify(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_inline_control_flow(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_plan_memory(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_calibrate(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 
 /* ---- helpers the passes share -------------------------------------------- */
 /* Runs node n's shape-inference hook and merges the result with what its

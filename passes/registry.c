@@ -22,6 +22,10 @@ const kiln_pass_info kiln_pass_table[] = {
      "unroll Loop and Scan with static trip counts, resolve or select If branches"},
     {"eliminate-dead-code", pass_eliminate_dead_code,
      "remove nodes and constants no graph output depends on"},
+    {"calibrate", pass_calibrate,
+     "run the model on --data samples through the JIT and write activation ranges (a profile)"},
+    {"quantize", pass_quantize,
+     "rewrite Conv, Gemm, MatMul into int8 kiln ops (QConv, QMatMul) with calibrated ranges"},
     {"plan-memory", pass_plan_memory,
      "fix the execution order and give every activation a 64-byte aligned workspace offset"},
 };

@@ -189,6 +189,9 @@ const cg_lower_fn cg_lower_table[IR_OP_COUNT] = {
     /* resampling */
     [IR_OP_RESIZE] = lower_resize,
     [IR_OP_UPSAMPLE] = lower_resize,
+    /* kiln's integer ops (quantize pass) */
+    [IR_OP_QCONV] = lower_qconv,
+    [IR_OP_QMAT_MUL] = lower_qmatmul,
 };
 _Static_assert(sizeof cg_lower_table / sizeof cg_lower_table[0] == IR_OP_COUNT,
                "cg_lower_table out of step with ops.def");

@@ -9,6 +9,7 @@
 #include "onnx/onnx.h"
 #include "onnx/tensor_io.h"
 #include "passes.h"
+#include "calibrate.h"
 
 /* "INPUT=D0,D1,..." -> a shape override.  The input name may itself hold
  * '=' characters only if quoted by the shell as one word; the last '='
@@ -128,6 +129,23 @@ int drv_parse_common(kiln_ctx *ctx, kiln_options *opt, int argc, char **argv, in
   if (!strcmp(a, "--target")) {
     if (!need_value(ctx, argc, argv, *i)) return -1;
     opt->target = argv[++*i];
+    return 1;
+  }
+  if (!strcmp(a, "--quantize") || !strcmp(a, "--profile") || !strcmp(a, "--data") ||
+      !strcmp(a, "--keep-float") || !strcmp(a, "--method")) {
+    if (!need_value(ctx, argc, argv, *i)) return -1;
+    const char *v = argv[++*i];
+    if (!strcmp(a, "--method")) return kiln_calib_parse_method(ctx, v, opt) ? -1 : 1;
+    if (!strcmp(a, "--quantize") && strcmp(v, "int8")) {
+      kiln_error(ctx, "--quantize '%s': kiln implements int8 (w8a8, w4a8, w4a16 are not there yet)", v);
+      return -1;
+    }
+    *(!strcmp(a, "--quantize") ? &opt->quantize : !strcmp(a, "--profile") ? &opt->quant_profile
+      : !strcmp(a, "--data") ? &opt->calib_data : &opt->keep_float) = v;
+    return 1;
+  }
+  if (!strcmp(a, "--per-channel") || !strcmp(a, "--per-tensor")) {
+    opt->per_tensor = !strcmp(a, "--per-tensor");
     return 1;
   }
   if (!strcmp(a, "--cpu")) {

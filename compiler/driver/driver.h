@@ -18,6 +18,7 @@ int kiln_cmd_dump(int argc, char **argv);
 int kiln_cmd_ops(int argc, char **argv);
 int kiln_cmd_compile(int argc, char **argv);
 int kiln_cmd_run(int argc, char **argv);
+int kiln_cmd_calibrate(int argc, char **argv);
 
 /* Parses one option shared by several commands at argv[*i] (--shape,
  * --passes, --print-after, --print-after-all, --format, --threads, -O*,

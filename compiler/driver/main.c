@@ -34,8 +34,14 @@ static void usage(FILE *out) {
           "  dump MODEL.onnx|GRAPH.kir [--passes LIST] [--print-after NAME]\n"
           "          [--print-after-all] [--format text|dot] [--shape ...] [--full-constants]\n"
           "      print the IR after the pipeline (or after chosen passes)\n"
+          "  calibrate MODEL.onnx --data DIR -o PROFILE.yaml [--method minmax|percentile[:P]|\n"
+          "          entropy|mse] [--shape ...]\n"
+          "      run the model on sample inputs and write activation ranges for --quantize\n"
           "  ops MODEL.onnx\n"
           "      list the op types a model uses, how often, and whether kiln supports them\n"
+          "\n"
+          "quantization (compile, run, dump): --quantize int8 (--profile PROFILE.yaml | --data DIR)\n"
+          "          [--method ...] [--per-channel | --per-tensor] [--keep-float NODE[,NODE...]]\n"
           "\n"
           "options: --help, --version\n");
 }
@@ -58,6 +64,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "ops")) return kiln_cmd_ops(argc - 1, argv + 1);
   if (!strcmp(cmd, "compile")) return kiln_cmd_compile(argc - 1, argv + 1);
   if (!strcmp(cmd, "run")) return kiln_cmd_run(argc - 1, argv + 1);
+  if (!strcmp(cmd, "calibrate")) return kiln_cmd_calibrate(argc - 1, argv + 1);
   fprintf(stderr, "kiln: error: unknown command '%s' (try kiln --help)\n", cmd);
   return 2;
 }
