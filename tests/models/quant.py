@@ -1,0 +1,212 @@
+#!/usr/bin/python3
+"""int8 quantization end to end on the digits CNN (examples/digits), and bad input.
+
+  1. The digits model gets a symbolic batch dim (so the 297 held-out images run
+     as one batch); calibration data is the first 100 training images of
+     train.py's split (examples/digits/make_data.py).
+  2. For each method (minmax, percentile, entropy, mse): `kiln calibrate`, then
+     `kiln run --quantize int8 --profile`: top-1 agreement with fp32 >= 99%.
+  3. `kiln run --quantize int8 --data DIR` (calibration in one step) gives the
+     same bits as --profile from the same method; 1, 2 and 4 threads give the
+     same bits; the graph really is integer (kiln.QConv and kiln.QMatMul in the
+     dump); `kiln compile --quantize int8` links and its library matches `kiln run`.
+  4. Bad input is a clear error (exit 1, message naming the problem): a profile of
+     another model, a wrong version, a bad value, a truncated file (the message
+     names a line), an empty data folder, samples of the wrong shape or dtype, a
+     multi-input sample folder missing an input.
+
+Usage: quant.py KILN MODELDIR WORKDIR   (MODELDIR unused: the model is in examples/)
+Prints one line per check and ends with "N passed, M failed".
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+METHODS = ["minmax", "percentile", "entropy", "mse"]
+
+
+def main():
+    kiln, _, work = sys.argv[1:4]
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    passed = failed = 0
+
+    def check(ok, what):
+        nonlocal passed, failed
+        print(("PASS " if ok else "FAIL ") + what, flush=True)
+        passed += bool(ok)
+        failed += not ok
+
+    def kiln_run(*args):
+        return subprocess.run([kiln, *args], capture_output=True, text=True)
+
+    # the model with a symbolic batch, and the data
+    m = onnx.load(os.path.join(ROOT, "examples/digits/digits.onnx"))
+    for v in list(m.graph.input) + list(m.graph.output):
+        v.type.tensor_type.shape.dim[0].dim_param = "N"
+    del m.graph.value_info[:]
+    model = os.path.join(work, "digits.onnx")
+    onnx.save(m, model)
+    subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "examples/digits/make_data.py"), work],
+                   check=True)
+    calib, heldout = os.path.join(work, "calib"), os.path.join(work, "heldout.npy")
+    r = kiln_run("run", model, "--input", heldout, "--output-dir", os.path.join(work, "f32"))
+    if r.returncode:
+        print(r.stderr)
+        sys.exit(1)
+    ref = np.load(os.path.join(work, "f32", "logits.npy"))
+
+    def int8_logits(tag, *opts):
+        out = os.path.join(work, tag)
+        r = kiln_run("run", model, "--input", heldout, "--output-dir", out, "--quantize", "int8", *opts)
+        if r.returncode:
+            print(f"  {tag}: {r.stderr.strip()}")
+            return None
+        return np.load(os.path.join(out, "logits.npy"))
+
+    for method in METHODS:
+        prof = os.path.join(work, f"{method}.yaml")
+        r = kiln_run("calibrate", model, "--data", calib, "-o", prof, "--method", method)
+        if r.returncode:
+            check(False, f"calibrate --method {method}: {r.stderr.strip()}")
+            continue
+        got = int8_logits(method, "--profile", prof)
+        agree = float((got.argmax(1) == ref.argmax(1)).mean()) if got is not None else 0
+        check(agree >= 0.99, f"int8 {method}: top-1 agreement with fp32 {agree:.4f} >= 0.99 "
+              f"(mean |dlogit| {np.abs(got - ref).mean() if got is not None else -1:.4f})")
+
+    base = int8_logits("t1", "--profile", os.path.join(work, "percentile.yaml"), "--threads", "1")
+    for t in (2, 4):
+        got = int8_logits(f"t{t}", "--profile", os.path.join(work, "percentile.yaml"),
+                          "--threads", str(t))
+        check(got is not None and base is not None and got.tobytes() == base.tobytes(),
+              f"int8 at {t} threads bit-identical to 1 thread")
+    # --data calibrates the graph being compiled, so the input must have the samples' batch
+    one = os.path.join(calib, "000.npy")
+    a = kiln_run("run", model, "--input", one, "--output-dir", os.path.join(work, "d1"),
+                 "--quantize", "int8", "--data", calib)
+    b = kiln_run("run", model, "--input", one, "--output-dir", os.path.join(work, "p1"),
+                 "--quantize", "int8", "--profile", os.path.join(work, "percentile.yaml"))
+    same = not a.returncode and not b.returncode and \
+        np.load(os.path.join(work, "d1", "logits.npy")).tobytes() == \
+        np.load(os.path.join(work, "p1", "logits.npy")).tobytes()
+    check(same, "--data DIR gives the bits of --profile from the same samples and method")
+
+    r = kiln_run("dump", model, "--shape", "image=1,1,8,8", "--quantize", "int8", "--profile",
+                 os.path.join(work, "percentile.yaml"))
+    ops = [l for l in r.stdout.splitlines() if " = " in l and "(" in l]
+    check(r.returncode == 0 and sum("kiln.QConv(" in l for l in ops) == 2 and
+          sum("kiln.QMatMul(" in l for l in ops) == 2 and
+          not any(" Conv(" in l or " Gemm(" in l for l in ops) and
+          "zero_points" in r.stdout, "the quantized graph is 2 QConv + 2 QMatMul, no float Conv/Gemm")
+
+    # the compiled library agrees with kiln run
+    lib = os.path.join(work, "lib")
+    r = kiln_run("compile", model, "-o", lib, "--name", "digits", "--shape", "image=297,1,8,8",
+                 "--quantize", "int8", "--profile", os.path.join(work, "percentile.yaml"))
+    exe = os.path.join(lib, "harness")
+    ok = not r.returncode and not subprocess.run(
+        ["cc", "-O2", "-DKILN_MODEL=digits_model", "-I" + lib, os.path.join(HERE, "harness.c"),
+         os.path.join(lib, "libdigits.a"), "-lpthread", "-lm", "-o", exe]).returncode
+    if ok:
+        inp, outp = os.path.join(lib, "in.bin"), os.path.join(lib, "out.bin")
+        np.load(heldout).tofile(inp)
+        ok = not subprocess.run([exe, "2", "1", inp, outp], capture_output=True).returncode
+        ok = ok and base is not None and np.fromfile(outp, np.float32).tobytes() == base.tobytes()
+    check(ok, "kiln compile --quantize int8: the linked library's output equals kiln run's")
+
+    # ---- bad input -------------------------------------------------------------------
+    def bad(what, args, *needles):
+        r = kiln_run(*args)
+        msg = r.stderr.strip()
+        ok = r.returncode == 1 and all(n in msg for n in needles) and "kiln: error:" in msg
+        check(ok, f"bad input, {what}: {msg.splitlines()[0] if msg else '(no message)'}")
+
+    good = open(os.path.join(work, "percentile.yaml")).read()
+    quant = ["--shape", "image=1,1,8,8", "--quantize", "int8", "--profile"]
+
+    def profile(name, text):
+        p = os.path.join(work, name)
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+    other = helper.make_model(helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w"], ["y"], name="fc")], "other",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [4, 2], [0.5] * 8)]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    other_path = os.path.join(work, "other.onnx")
+    onnx.save(other, other_path)
+    bad("profile of another model", ["dump", other_path, "--quantize", "int8", "--profile",
+                                     os.path.join(work, "percentile.yaml")],
+        "no range for tensor 'x'", "torch_jit")
+    bad("profile version", ["dump", model, *quant, profile("v2.yaml", good.replace("version: 1", "version: 2"))],
+        "line 2", "version 2")
+    bad("profile bad value", ["dump", model, *quant,
+                              profile("nan.yaml", good.replace("range: [0, 1]", "range: [0, x1]", 1))],
+        "line 9", "finite number")
+    bad("profile lo above hi", ["dump", model, *quant,
+                                profile("lohi.yaml", good.replace("range: [0, 1]", "range: [3, 1]", 1))],
+        "line 9", "lo 3 above hi 1")
+    start = good.index("  - name: \"/features/features.3")
+    cut = good[:good.index("\n", start) + 1]  # the entry's name line, then the end of the file
+    bad("profile truncated in an entry", ["dump", model, *quant, profile("cut.yaml", cut)],
+        f"line {good[:start].count(chr(10)) + 1}:", "no 'range'")
+    bad("profile truncated in a string", ["dump", model, *quant, profile("cut1.yaml", cut[:-8])],
+        f"line {good[:start].count(chr(10)) + 1},", "end of stream")
+    cut2 = good[:good.index("range: [", 200) + 12]
+    bad("profile truncated in a list", ["dump", model, *quant, profile("cut2.yaml", cut2)], "line")
+    bad("not a profile", ["dump", model, *quant, profile("list.yaml", "- 1\n- 2\n")],
+        "not a calibration profile")
+    empty = os.path.join(work, "empty")
+    os.makedirs(empty)
+    bad("empty data folder", ["calibrate", model, "--data", empty, "-o", os.path.join(work, "e.yaml")],
+        "holds no samples")
+    wrong = os.path.join(work, "wrong_shape")
+    os.makedirs(wrong)
+    np.save(os.path.join(wrong, "000.npy"), np.zeros((1, 1, 8, 8), np.float32))
+    np.save(os.path.join(wrong, "001.npy"), np.zeros((1, 1, 7, 8), np.float32))
+    bad("sample of the wrong shape", ["calibrate", model, "--data", wrong, "-o", os.path.join(work, "e.yaml")],
+        "001.npy", "f32[1,1,7,8]", "f32[1,1,8,8]")
+    wrongt = os.path.join(work, "wrong_dtype")
+    os.makedirs(wrongt)
+    np.save(os.path.join(wrongt, "000.npy"), np.zeros((1, 1, 8, 8), np.float64))
+    bad("sample of the wrong dtype", ["calibrate", model, "--data", wrongt, "-o", os.path.join(work, "e.yaml")],
+        "000.npy", "f64[1,1,8,8]")
+    two = helper.make_model(helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["c"]), helper.make_node("MatMul", ["c", "w"], ["y"])], "two",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in "ab"],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [4, 2], [0.5] * 8)]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    two_path = os.path.join(work, "two.onnx")
+    onnx.save(two, two_path)
+    missing = os.path.join(work, "missing", "000")
+    os.makedirs(missing)
+    np.save(os.path.join(missing, "a.npy"), np.ones((1, 4), np.float32))
+    bad("sample folder missing an input", ["calibrate", two_path, "--data", os.path.dirname(missing),
+                                           "-o", os.path.join(work, "e.yaml")],
+        "no file for input 'b'")
+    np.save(os.path.join(missing, "input_1.npy"), np.ones((1, 4), np.float32))
+    r = kiln_run("calibrate", two_path, "--data", os.path.dirname(missing), "-o", os.path.join(work, "two.yaml"))
+    check(r.returncode == 0 and "name: \"c\"" in open(os.path.join(work, "two.yaml")).read(),
+          "a sample folder with NAME.npy and input_K.npy files calibrates a two-input model")
+    bad("unknown --keep-float node", ["dump", model, *quant, os.path.join(work, "percentile.yaml"),
+                                      "--keep-float", "nope"], "no node named 'nope'")
+    bad("--quantize without ranges", ["dump", model, "--quantize", "int8"], "--profile")
+
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
