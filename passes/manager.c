@@ -127,7 +127,7 @@ kiln_status kiln_run_passes(kiln_ctx *ctx, kiln_graph *g, const kiln_options *op
    * default pipeline; a --passes list is taken as written */
   char with_quant[1024];
   if (!opt->passes && opt->quantize) {
-    snprintf(with_quant, sizeof with_quant, "%s,quantize,eliminate-dead-code", kiln_default_pipeline);
+    snprintf(with_quant, sizeof with_quant, "%s,fold-qdq,quantize,eliminate-dead-code", kiln_default_pipeline);
     list = with_quant;
   }
   const kiln_pass_info *pipeline[MAX_PIPELINE];

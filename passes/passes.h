@@ -48,6 +48,7 @@ kiln_status pass_simplify(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt)
 kiln_status pass_inline_control_flow(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_plan_memory(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_calibrate(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_fold_qdq(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 
 /* ---- helpers the passes share -------------------------------------------- */

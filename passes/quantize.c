@@ -50,7 +50,10 @@ typedef struct qstate {
   ir_graph *g;
   const kiln_options *opt;
   kiln_calib_profile prof;
-  const char *prof_name;     /* "profile 'P.yaml'" or "the calibration data" */
+  bool prof_loaded;          /* read (or calibrated) on the first range needed, so
+                              * a model the pass leaves alone (QDQ already folded by
+                              * fold-qdq) needs neither --profile nor --data */
+  char prof_name[512];       /* "profile 'P.yaml'" or "the calibration on 'DIR'" */
   ir_value_id *qv;           /* qv[v]: the uint8 value standing for float v, or IR_NONE */
   int32_t num_values0;       /* values before the pass (qv's size): only those
                               * can be replaced */
@@ -72,8 +75,28 @@ static ir_value_id scalar_const(ir_graph *g, const char *name, ir_dtype dt, cons
   return ir_add_const(g, name, dt, &s, data, ir_dtype_bytes(dt, 1), false);
 }
 
+/* Loads the ranges: the --profile file, or a calibration on --data. */
+static kiln_status load_profile(qstate *q, ir_node_id n) {
+  const kiln_options *opt = q->opt;
+  kiln_status st;
+  if (opt->quant_profile) {
+    st = kiln_profile_read(q->ctx, opt->quant_profile, &q->prof);
+    snprintf(q->prof_name, sizeof q->prof_name, "profile '%s'", opt->quant_profile);
+  } else if (opt->calib_data) {
+    st = kiln_calibrate(q->ctx, q->g, opt, opt->calib_data, &q->prof);
+    snprintf(q->prof_name, sizeof q->prof_name, "the calibration on '%s'", opt->calib_data);
+  } else {
+    ir_error_node(q->g, n, "--quantize int8 needs activation ranges: --profile PROFILE.yaml (from "
+                  "kiln calibrate) or --data DIR");
+    return KILN_ERR_INVALID_ARGUMENT;
+  }
+  q->prof_loaded = !st;
+  return st;
+}
+
 /* The profile's range of value v, read by node n; reports if missing. */
 static const kiln_tensor_stats *range_of(qstate *q, ir_node_id n, ir_value_id v) {
+  if (!q->prof_loaded && load_profile(q, n)) return NULL;
   const kiln_tensor_stats *t = kiln_profile_find(&q->prof, q->g->values[v].name);
   if (!t) {
     bool other = q->prof.model && q->g->name && strcmp(q->prof.model, q->g->name);
@@ -416,20 +439,6 @@ kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt)
   }
   qstate q = {.ctx = ctx, .g = g, .opt = opt};
   kiln_status st;
-  char pname[512];
-  if (opt->quant_profile) {
-    st = kiln_profile_read(ctx, opt->quant_profile, &q.prof);
-    snprintf(pname, sizeof pname, "profile '%s'", opt->quant_profile);
-  } else if (opt->calib_data) {
-    st = kiln_calibrate(ctx, g, opt, opt->calib_data, &q.prof);
-    snprintf(pname, sizeof pname, "the calibration on '%s'", opt->calib_data);
-  } else {
-    kiln_error(ctx, "--quantize int8 needs ranges: --profile PROFILE.yaml (from kiln calibrate) "
-               "or --data DIR");
-    return KILN_ERR_INVALID_ARGUMENT;
-  }
-  if (st) return st;
-  q.prof_name = pname;
   ir_graph_recount_uses(g);
   int32_t nn = g->num_nodes;
   q.num_values0 = g->num_values;
@@ -475,7 +484,7 @@ kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt)
   kiln_free(ctx, read);
   kiln_free(ctx, q.qv);
   kiln_free(ctx, keep);
-  kiln_profile_free(ctx, &q.prof);
+  if (q.prof_loaded) kiln_profile_free(ctx, &q.prof);
   if (st) return st;
   ir_graph_compact(g);
   st = ir_graph_toposort(g);

@@ -24,6 +24,8 @@ const kiln_pass_info kiln_pass_table[] = {
      "remove nodes and constants no graph output depends on"},
     {"calibrate", pass_calibrate,
      "run the model on --data samples through the JIT and write activation ranges (a profile)"},
+    {"fold-qdq", pass_fold_qdq,
+     "turn QDQ-wrapped Conv/Gemm/MatMul and QLinearConv/QLinearMatMul into kiln.QConv/QMatMul"},
     {"quantize", pass_quantize,
      "rewrite Conv, Gemm, MatMul into int8 kiln ops (QConv, QMatMul) with calibrated ranges"},
     {"plan-memory", pass_plan_memory,
