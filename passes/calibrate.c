@@ -206,13 +206,7 @@ void kiln_calib_choose_range(kiln_tensor_stats *t, kiln_calib_method method, dou
 }
 
 /* ---- running the samples ------------------------------------------------------------ */
-typedef struct watch {
-  ir_value_id v;
-  int from_input;        /* >= 0: sample input index */
-  int from_output;       /* >= 0: run output index */
-} watch;
-
-static void progress(kiln_ctx *ctx, bool tty, const char *what, int done, int total) {
+static void progress(bool tty, const char *what, int done, int total) {
   if (!tty) return;
   int width = 30, fill = total ? done * width / total : width;
   fprintf(stderr, "\r%s [%.*s%*s] %d/%d", what, fill, "##############################",
@@ -221,38 +215,33 @@ static void progress(kiln_ctx *ctx, bool tty, const char *what, int done, int to
   fflush(stderr);
 }
 
-kiln_status kiln_calibrate(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt, const char *dir,
-                           kiln_calib_profile *out) {
-  memset(out, 0, sizeof *out);
+kiln_status kiln_run_taps(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt, const char *dir,
+                          const ir_value_id *taps, int ntaps, int sweeps, const char *what,
+                          kiln_tap_fn fn, void *user) {
   kiln_samples samples;
   kiln_status st = kiln_samples_open(ctx, dir, g, &samples);
   if (st) return st;
-
-  bool *wanted = kiln_calloc(ctx, (size_t)g->num_values + 1, sizeof *wanted);
-  kiln_calib_wanted(g, wanted);
+  /* where each tap is read: a sample input, an output of the model, or
+   * an output the clone adds */
   ir_graph *c = ir_graph_clone_borrowing(g);
-  int nw = 0, norig = c->num_outputs;
-  watch *w = kiln_calloc(ctx, (size_t)g->num_values + 1, sizeof *w);
-  int extra = 0;
-  for (ir_value_id v = 0; v < g->num_values; v++) {
-    if (!wanted[v] || g->values[v].dead) continue;
-    watch *x = &w[nw++];
-    x->v = v;
-    x->from_input = x->from_output = -1;
-    for (int i = 0; i < g->num_inputs; i++)
-      if (g->inputs[i] == v) x->from_input = i;
-    for (int o = 0; o < norig; o++)
-      if (g->outputs[o] == v) x->from_output = o;
-    if (x->from_input < 0 && x->from_output < 0) extra++;
-  }
-  ir_value_id *outs = ir_arena_alloc(&c->arena, (size_t)(norig + extra + 1) * sizeof *outs);
+  int norig = c->num_outputs;
+  int *from_input = kiln_calloc(ctx, (size_t)ntaps + 1, sizeof *from_input);
+  int *from_output = kiln_calloc(ctx, (size_t)ntaps + 1, sizeof *from_output);
+  ir_value_id *outs = ir_arena_alloc(&c->arena, (size_t)(norig + ntaps + 1) * sizeof *outs);
   memcpy(outs, c->outputs, (size_t)norig * sizeof *outs);
-  for (int k = 0; k < nw; k++)
-    if (w[k].from_input < 0 && w[k].from_output < 0) {
-      w[k].from_output = c->num_outputs;
-      outs[c->num_outputs++] = w[k].v;
-      c->values[w[k].v].storage = IR_STORAGE_OUTPUT;
+  for (int k = 0; k < ntaps; k++) {
+    ir_value_id v = taps[k];
+    from_input[k] = from_output[k] = -1;
+    for (int i = 0; i < g->num_inputs; i++)
+      if (g->inputs[i] == v) from_input[k] = i;
+    for (int o = 0; o < c->num_outputs; o++)
+      if (outs[o] == v) from_output[k] = o;
+    if (from_input[k] < 0 && from_output[k] < 0) {
+      from_output[k] = c->num_outputs;
+      outs[c->num_outputs++] = v;
+      c->values[v].storage = IR_STORAGE_OUTPUT;
     }
+  }
   c->outputs = outs;
 
   kiln_options copt = *opt;
@@ -260,29 +249,13 @@ kiln_status kiln_calibrate(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt, 
   copt.memory_svg = NULL;
   cg_jit *jit = NULL;
   st = pass_plan_memory(ctx, c, &copt);
-  if (!st) st = cg_jit_compile(ctx, c, &copt, "kiln_calib", &jit);
-
-  out->version = KILN_PROFILE_VERSION;
-  out->model = kiln_strdup(ctx, g->name ? g->name : "main");
-  out->method = opt->calib_method;
-  out->percentile = opt->calib_percentile;
-  out->samples = samples.count;
-  out->count = nw;
-  out->tensors = kiln_calloc(ctx, (size_t)nw + 1, sizeof *out->tensors);
-  for (int k = 0; k < nw; k++) {
-    kiln_tensor_stats *t = &out->tensors[k];
-    t->name = kiln_strdup(ctx, g->values[w[k].v].name);
-    t->min = INFINITY;
-    t->max = -INFINITY;
-    t->hist = kiln_calloc(ctx, KILN_CALIB_BINS, sizeof *t->hist);
-  }
-  double *sum = kiln_calloc(ctx, (size_t)nw + 1, sizeof *sum);
-  double *sumsq = kiln_calloc(ctx, (size_t)nw + 1, sizeof *sumsq);
-
+  if (!st) st = cg_jit_compile(ctx, c, &copt, "kiln_taps", &jit);
   const kiln_model *m = jit ? cg_jit_model(jit) : NULL;
   kiln_host_tensor *in = kiln_calloc(ctx, (size_t)g->num_inputs + 1, sizeof *in);
   void **obuf = kiln_calloc(ctx, (size_t)(m ? m->num_outputs : 0) + 1, sizeof *obuf);
   const void **ibuf = kiln_calloc(ctx, (size_t)g->num_inputs + 1, sizeof *ibuf);
+  const void **tap = kiln_calloc(ctx, (size_t)ntaps + 1, sizeof *tap);
+  int64_t *numel = kiln_calloc(ctx, (size_t)ntaps + 1, sizeof *numel);
   void *ws = NULL;
   bool tty = ctx->diag_stream == stderr && isatty(2);
   if (m) {
@@ -292,58 +265,121 @@ kiln_status kiln_calibrate(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt, 
       obuf[o] = kiln_calloc(ctx, (size_t)ir_dtype_bytes((ir_dtype)m->outputs[o].dtype, n) + 1, 1);
     }
     ws = aligned_alloc(64, (m->workspace_size + 63) / 64 * 64 + 64);
+    if (!ws) st = KILN_ERR_NOMEM;
   }
-  for (int sweep = 0; sweep < 2 && !st; sweep++) {
+  for (int sweep = 0; sweep < sweeps && !st; sweep++) {
+    char label[96];
+    snprintf(label, sizeof label, "%s%s", what, sweeps > 1 ? (sweep ? " (2/2)" : " (1/2)") : "");
     for (int i = 0; i < samples.count && !st; i++) {
-      progress(ctx, tty, sweep ? "calibrating: histograms" : "calibrating: ranges    ", i,
-               samples.count);
+      progress(tty, label, i, samples.count);
       if ((st = kiln_samples_load(&samples, i, in))) break;
       for (int k = 0; k < g->num_inputs; k++) ibuf[k] = in[k].data;
       kiln_run_options ro = {.num_threads = opt->threads};
       int rs = m->run(ibuf, obuf, ws, &ro);
       if (rs) {
-        kiln_error(ctx, "calibration run on sample %d failed: %s", i, kiln_status_string(rs));
+        kiln_error(ctx, "run on sample %d failed: %s", i, kiln_status_string(rs));
         st = KILN_ERR_INTERNAL;
       }
-      for (int k = 0; k < nw && !st; k++) {
-        kiln_tensor_stats *t = &out->tensors[k];
-        const float *x;
-        int64_t n;
-        if (w[k].from_input >= 0) {
-          x = in[w[k].from_input].data;
-          n = kiln_tensor_numel(&in[w[k].from_input]);
+      for (int k = 0; k < ntaps && !st; k++) {
+        if (from_input[k] >= 0) {
+          tap[k] = in[from_input[k]].data;
+          numel[k] = kiln_tensor_numel(&in[from_input[k]]);
         } else {
-          const kiln_tensor_info *info = &m->outputs[w[k].from_output];
-          x = obuf[w[k].from_output];
-          n = 1;
-          for (int d = 0; d < info->rank; d++) n *= info->shape[d];
-        }
-        if (!sweep) {
-          for (int64_t e = 0; e < n; e++) {
-            double v = x[e];
-            if (v < t->min) t->min = v;
-            if (v > t->max) t->max = v;
-            sum[k] += v;
-            sumsq[k] += v * v;
-          }
-          t->count += n;
-        } else {
-          double bw = bin_width(t);
-          for (int64_t e = 0; e < n; e++) {
-            if (x[e] == 0) {
-              t->zeros++;
-              continue;
-            }
-            int b = bw > 0 ? (int)(fabs(x[e]) / bw) : 0;
-            t->hist[b < KILN_CALIB_BINS ? b : KILN_CALIB_BINS - 1]++;
-          }
+          const kiln_tensor_info *info = &m->outputs[from_output[k]];
+          tap[k] = obuf[from_output[k]];
+          numel[k] = 1;
+          for (int d = 0; d < info->rank; d++) numel[k] *= info->shape[d];
         }
       }
+      if (!st) st = fn(user, sweep, i, tap, numel);
       for (int k = 0; k < g->num_inputs; k++) kiln_tensor_free(ctx, &in[k]);
     }
-    if (!st) progress(ctx, tty, sweep ? "calibrating: histograms" : "calibrating: ranges    ",
-                      samples.count, samples.count);
+    if (!st) progress(tty, label, samples.count, samples.count);
   }
+  free(ws);
+  if (m)
+    for (int o = 0; o < m->num_outputs; o++) kiln_free(ctx, obuf[o]);
+  kiln_free(ctx, obuf);
+  kiln_free(ctx, (void *)ibuf);
+  kiln_free(ctx, (void *)tap);
+  kiln_free(ctx, numel);
+  kiln_free(ctx, in);
+  kiln_free(ctx, from_input);
+  kiln_free(ctx, from_output);
+  cg_jit_free(jit);
+  ir_graph_free(c);
+  if (!st && samples.count == 0) st = KILN_ERR_INVALID_ARGUMENT;
+  kiln_samples_close(&samples);
+  return st;
+}
+
+/* Statistics of the watched tensors: sweep 0 min/max/moments, sweep 1
+ * the histogram of |x| (whose bin width needs sweep 0's extremes). */
+typedef struct stats_acc {
+  kiln_calib_profile *p;
+  double *sum, *sumsq;
+  int samples;
+} stats_acc;
+
+static kiln_status accumulate(void *user, int sweep, int sample, const void *const *tap,
+                              const int64_t *numel) {
+  stats_acc *a = user;
+  if (sweep == 0 && sample >= a->samples) a->samples = sample + 1;
+  for (int k = 0; k < a->p->count; k++) {
+    kiln_tensor_stats *t = &a->p->tensors[k];
+    const float *x = tap[k];
+    int64_t n = numel[k];
+    if (!sweep) {
+      for (int64_t e = 0; e < n; e++) {
+        double v = x[e];
+        if (v < t->min) t->min = v;
+        if (v > t->max) t->max = v;
+        a->sum[k] += v;
+        a->sumsq[k] += v * v;
+      }
+      t->count += n;
+    } else {
+      double bw = bin_width(t);
+      for (int64_t e = 0; e < n; e++) {
+        if (x[e] == 0) {
+          t->zeros++;
+          continue;
+        }
+        int b = bw > 0 ? (int)(fabs(x[e]) / bw) : 0;
+        t->hist[b < KILN_CALIB_BINS ? b : KILN_CALIB_BINS - 1]++;
+      }
+    }
+  }
+  return KILN_OK;
+}
+
+kiln_status kiln_calibrate(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt, const char *dir,
+                           kiln_calib_profile *out) {
+  memset(out, 0, sizeof *out);
+  bool *wanted = kiln_calloc(ctx, (size_t)g->num_values + 1, sizeof *wanted);
+  kiln_calib_wanted(g, wanted);
+  ir_value_id *taps = kiln_calloc(ctx, (size_t)g->num_values + 1, sizeof *taps);
+  int nw = 0;
+  for (ir_value_id v = 0; v < g->num_values; v++)
+    if (wanted[v] && !g->values[v].dead) taps[nw++] = v;
+  out->version = KILN_PROFILE_VERSION;
+  out->model = kiln_strdup(ctx, g->name ? g->name : "main");
+  out->method = opt->calib_method;
+  out->percentile = opt->calib_percentile;
+  out->count = nw;
+  out->tensors = kiln_calloc(ctx, (size_t)nw + 1, sizeof *out->tensors);
+  for (int k = 0; k < nw; k++) {
+    kiln_tensor_stats *t = &out->tensors[k];
+    t->name = kiln_strdup(ctx, g->values[taps[k]].name);
+    t->min = INFINITY;
+    t->max = -INFINITY;
+    t->hist = kiln_calloc(ctx, KILN_CALIB_BINS, sizeof *t->hist);
+  }
+  stats_acc acc = {.p = out};
+  acc.sum = kiln_calloc(ctx, (size_t)nw + 1, sizeof *acc.sum);
+  acc.sumsq = kiln_calloc(ctx, (size_t)nw + 1, sizeof *acc.sumsq);
+  kiln_status st = kiln_run_taps(ctx, g, opt, dir, taps, nw, 2, "calibrating", accumulate, &acc);
+  out->samples = acc.samples;
   for (int k = 0; k < nw && !st; k++) {
     kiln_tensor_stats *t = &out->tensors[k];
     if (!isfinite(t->min) || !isfinite(t->max)) {
@@ -353,24 +389,14 @@ kiln_status kiln_calibrate(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt, 
       break;
     }
     double n = t->count ? (double)t->count : 1;
-    t->mean = sum[k] / n;
-    t->std = sqrt(fmax(0, sumsq[k] / n - t->mean * t->mean));
+    t->mean = acc.sum[k] / n;
+    t->std = sqrt(fmax(0, acc.sumsq[k] / n - t->mean * t->mean));
     kiln_calib_choose_range(t, opt->calib_method, opt->calib_percentile);
   }
-
-  free(ws);
-  if (m)
-    for (int o = 0; o < m->num_outputs; o++) kiln_free(ctx, obuf[o]);
-  kiln_free(ctx, obuf);
-  kiln_free(ctx, (void *)ibuf);
-  kiln_free(ctx, in);
-  kiln_free(ctx, sum);
-  kiln_free(ctx, sumsq);
-  kiln_free(ctx, w);
+  kiln_free(ctx, acc.sum);
+  kiln_free(ctx, acc.sumsq);
+  kiln_free(ctx, taps);
   kiln_free(ctx, wanted);
-  cg_jit_free(jit);
-  ir_graph_free(c);
-  kiln_samples_close(&samples);
   if (st) kiln_profile_free(ctx, out);
   return st;
 }

@@ -57,6 +57,17 @@ void kiln_calib_wanted(const ir_graph *g, bool *wanted);
  * with opt's method.  g is not modified. */
 kiln_status kiln_calibrate(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt, const char *dir,
                            kiln_calib_profile *out);
+/* Called by kiln_run_taps after each run: tap[k] holds value taps[k]
+ * (numel[k] elements) for sample `sample` of sweep `sweep`. */
+typedef kiln_status (*kiln_tap_fn)(void *user, int sweep, int sample, const void *const *tap,
+                                   const int64_t *numel);
+/* Compiles g (static shapes) with the tapped values made outputs, in a
+ * borrowing clone, and runs it `sweeps` times over the samples of `dir`,
+ * calling fn after each run; a progress bar labelled `what` shows on a
+ * terminal.  g is not modified. */
+kiln_status kiln_run_taps(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt, const char *dir,
+                          const ir_value_id *taps, int ntaps, int sweeps, const char *what,
+                          kiln_tap_fn fn, void *user);
 /* Picks [lo, hi] for t from its statistics (t->hist set) by `method`. */
 void kiln_calib_choose_range(kiln_tensor_stats *t, kiln_calib_method method, double percentile);
 
