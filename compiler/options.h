@@ -66,6 +66,7 @@ typedef struct kiln_options {
   double calib_percentile;    /* --method percentile:P (default 99.99) */
   bool per_tensor;            /* --per-tensor weight scales (default per channel) */
   const char *keep_float;     /* --keep-float NODE[,NODE...]: nodes left in float */
+  const char *quant_report;   /* --quant-report FILE.md: per-node SQNR on --data */
 } kiln_options;
 
 void kiln_options_init(kiln_options *opt);

@@ -71,6 +71,13 @@ kiln_status kiln_run_taps(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt, c
 /* Picks [lo, hi] for t from its statistics (t->hist set) by `method`. */
 void kiln_calib_choose_range(kiln_tensor_stats *t, kiln_calib_method method, double percentile);
 
+/* --quant-report (quant_report.c): runs the float graph fg and its
+ * quantized form qg on the --data samples and writes per-node SQNR and the
+ * outputs' errors to opt->quant_report.  qv[v] (v < nvalues) is the uint8
+ * value of qg that replaced float value v, or IR_NONE. */
+kiln_status kiln_quant_report(kiln_ctx *ctx, ir_graph *fg, ir_graph *qg, const ir_value_id *qv,
+                              int32_t nvalues, const kiln_options *opt);
+
 kiln_status kiln_profile_write(kiln_ctx *ctx, const kiln_calib_profile *p, const char *path);
 /* Reads and checks a profile; errors name the file and the line. */
 kiln_status kiln_profile_read(kiln_ctx *ctx, const char *path, kiln_calib_profile *out);

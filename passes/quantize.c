@@ -439,6 +439,8 @@ kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt)
   }
   qstate q = {.ctx = ctx, .g = g, .opt = opt};
   kiln_status st;
+  /* --quant-report compares with the float graph as it is now */
+  ir_graph *float_g = opt->quant_report ? ir_graph_clone_borrowing(g) : NULL;
   ir_graph_recount_uses(g);
   int32_t nn = g->num_nodes;
   q.num_values0 = g->num_values;
@@ -482,12 +484,15 @@ kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt)
     ir_add_node(g, IR_OP_DEQUANTIZE_LINEAR, name, 3, ins, 1, &v);
   }
   kiln_free(ctx, read);
-  kiln_free(ctx, q.qv);
   kiln_free(ctx, keep);
   if (q.prof_loaded) kiln_profile_free(ctx, &q.prof);
-  if (st) return st;
-  ir_graph_compact(g);
-  st = ir_graph_toposort(g);
-  ir_graph_recount_uses(g);
+  if (!st) {
+    ir_graph_compact(g);
+    st = ir_graph_toposort(g);
+    ir_graph_recount_uses(g);
+  }
+  if (!st && float_g) st = kiln_quant_report(ctx, float_g, g, q.qv, q.num_values0, opt);
+  ir_graph_free(float_g);
+  kiln_free(ctx, q.qv);
   return st;
 }

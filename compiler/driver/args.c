@@ -132,7 +132,7 @@ int drv_parse_common(kiln_ctx *ctx, kiln_options *opt, int argc, char **argv, in
     return 1;
   }
   if (!strcmp(a, "--quantize") || !strcmp(a, "--profile") || !strcmp(a, "--data") ||
-      !strcmp(a, "--keep-float") || !strcmp(a, "--method")) {
+      !strcmp(a, "--keep-float") || !strcmp(a, "--method") || !strcmp(a, "--quant-report")) {
     if (!need_value(ctx, argc, argv, *i)) return -1;
     const char *v = argv[++*i];
     if (!strcmp(a, "--method")) return kiln_calib_parse_method(ctx, v, opt) ? -1 : 1;
@@ -140,8 +140,16 @@ int drv_parse_common(kiln_ctx *ctx, kiln_options *opt, int argc, char **argv, in
       kiln_error(ctx, "--quantize '%s': kiln implements int8 (w8a8, w4a8, w4a16 are not there yet)", v);
       return -1;
     }
-    *(!strcmp(a, "--quantize") ? &opt->quantize : !strcmp(a, "--profile") ? &opt->quant_profile
-      : !strcmp(a, "--data") ? &opt->calib_data : &opt->keep_float) = v;
+    if (!strcmp(a, "--quantize"))
+      opt->quantize = v;
+    else if (!strcmp(a, "--profile"))
+      opt->quant_profile = v;
+    else if (!strcmp(a, "--data"))
+      opt->calib_data = v;
+    else if (!strcmp(a, "--quant-report"))
+      opt->quant_report = v;
+    else
+      opt->keep_float = v;
     return 1;
   }
   if (!strcmp(a, "--per-channel") || !strcmp(a, "--per-tensor")) {

@@ -107,6 +107,16 @@ def main():
           not any(" Conv(" in l or " Gemm(" in l for l in ops) and
           "zero_points" in r.stdout, "the quantized graph is 2 QConv + 2 QMatMul, no float Conv/Gemm")
 
+    # --quant-report: one row per quantized tensor, a sane SQNR, the output's agreement
+    rep = os.path.join(work, "report.md")
+    r = kiln_run("compile", model, "-o", os.path.join(work, "rep"), "--shape", "image=1,1,8,8",
+                 "--quantize", "int8", "--data", calib, "--quant-report", rep)
+    rows = [l.split("|") for l in open(rep).read().splitlines() if l.startswith("| `")] \
+        if not r.returncode else []
+    sq = [float(c[6]) for c in rows if len(c) > 7 and c[2].strip() in ("QConv", "QMatMul")]
+    check(len(sq) == 4 and min(sq) > 25 and any("100 of 100 rows" in "|".join(c) for c in rows),
+          f"--quant-report: SQNR of the 4 integer ops {sq} dB, all > 25, outputs agree")
+
     # the compiled library agrees with kiln run
     lib = os.path.join(work, "lib")
     r = kiln_run("compile", model, "-o", lib, "--name", "digits", "--shape", "image=297,1,8,8",
