@@ -67,6 +67,8 @@ typedef struct kiln_options {
   bool per_tensor;            /* --per-tensor weight scales (default per channel) */
   const char *keep_float;     /* --keep-float NODE[,NODE...]: nodes left in float */
   const char *quant_report;   /* --quant-report FILE.md: per-node SQNR on --data */
+  double accuracy_budget;     /* --accuracy-budget X: keep the most sensitive nodes float
+                               * until the outputs' relative error is <= X; 0: off */
 } kiln_options;
 
 void kiln_options_init(kiln_options *opt);

@@ -74,9 +74,20 @@ void kiln_calib_choose_range(kiln_tensor_stats *t, kiln_calib_method method, dou
 /* --quant-report (quant_report.c): runs the float graph fg and its
  * quantized form qg on the --data samples and writes per-node SQNR and the
  * outputs' errors to opt->quant_report.  qv[v] (v < nvalues) is the uint8
- * value of qg that replaced float value v, or IR_NONE. */
+ * value of qg that replaced float value v, or IR_NONE.  `budget_notes`
+ * (markdown list lines, may be NULL): what --accuracy-budget kept in float. */
 kiln_status kiln_quant_report(kiln_ctx *ctx, ir_graph *fg, ir_graph *qg, const ir_value_id *qv,
-                              int32_t nvalues, const kiln_options *opt);
+                              int32_t nvalues, const kiln_options *opt, const char *budget_notes);
+
+/* The float outputs of fg on the --data samples, kept to measure
+ * quantized variants against (--accuracy-budget). */
+typedef struct kiln_float_ref kiln_float_ref;
+kiln_status kiln_float_ref_make(kiln_ctx *ctx, ir_graph *fg, const kiln_options *opt,
+                                kiln_float_ref **out);
+/* max over the outputs of max |q - f| / max |f| on those samples. */
+kiln_status kiln_output_error(kiln_ctx *ctx, kiln_float_ref *ref, ir_graph *qg,
+                              const kiln_options *opt, double *err);
+void kiln_float_ref_free(kiln_ctx *ctx, kiln_float_ref *ref);
 
 kiln_status kiln_profile_write(kiln_ctx *ctx, const kiln_calib_profile *p, const char *path);
 /* Reads and checks a profile; errors name the file and the line. */

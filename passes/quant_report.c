@@ -104,7 +104,7 @@ static double sqnr(double sig, double noise) {
 }
 
 kiln_status kiln_quant_report(kiln_ctx *ctx, ir_graph *fg, ir_graph *qg, const ir_value_id *qv,
-                              int32_t nvalues, const kiln_options *opt) {
+                              int32_t nvalues, const kiln_options *opt, const char *budget_notes) {
   if (!opt->calib_data) {
     kiln_error(ctx, "--quant-report measures on calibration samples: give --data DIR");
     return KILN_ERR_INVALID_ARGUMENT;
@@ -152,6 +152,10 @@ kiln_status kiln_quant_report(kiln_ctx *ctx, ir_graph *fg, ir_graph *qg, const i
             opt->per_tensor ? "per-tensor" : "per-channel",
             opt->quant_profile ? opt->quant_profile : kiln_calib_method_name(opt->calib_method),
             samples, opt->calib_data);
+    if (opt->accuracy_budget > 0)
+      fprintf(f, "## Mixed precision\n\n--accuracy-budget %g (max |int8 - fp32| / max |fp32| over "
+              "the outputs):\n\n%s\n", opt->accuracy_budget,
+              budget_notes ? budget_notes : "- every node quantized: the error is within the budget\n");
     fprintf(f, "## Quantized tensors\n\nSQNR = 10 log10(sum f^2 / sum (f - int8)^2) against the "
             "float model, errors accumulated from the input on.\n\n");
     fprintf(f, "| node | op | tensor | scale | zero point | SQNR (dB) | max abs error |\n");
@@ -189,4 +193,59 @@ kiln_status kiln_quant_report(kiln_ctx *ctx, ir_graph *fg, ir_graph *qg, const i
   kiln_free(ctx, ftaps);
   kiln_free(ctx, qtaps);
   return st;
+}
+
+/* ---- the error of a quantized variant (--accuracy-budget) ------------------------ */
+struct kiln_float_ref {
+  report r;              /* saved float outputs; the error fields are reset per use */
+  ir_value_id *taps;
+};
+
+kiln_status kiln_float_ref_make(kiln_ctx *ctx, ir_graph *fg, const kiln_options *opt,
+                                kiln_float_ref **out) {
+  kiln_float_ref *f = kiln_calloc(ctx, 1, sizeof *f);
+  f->taps = kiln_calloc(ctx, (size_t)fg->num_outputs + 1, sizeof *f->taps);
+  int n = 0;
+  for (int o = 0; o < fg->num_outputs; o++)
+    if (fg->values[fg->outputs[o]].dtype == IR_F32) f->taps[n++] = fg->outputs[o];
+  f->r = (report){.ctx = ctx, .ntaps = n, .nq = n, .qtaps = f->taps};
+  *out = f;
+  return kiln_run_taps(ctx, fg, opt, opt->calib_data, f->taps, n, 1, "accuracy budget: float",
+                       save_float, &f->r);
+}
+
+kiln_status kiln_output_error(kiln_ctx *ctx, kiln_float_ref *ref, ir_graph *qg,
+                              const kiln_options *opt, double *err) {
+  report *r = &ref->r;
+  int n = r->ntaps;
+  r->qg = qg;
+  r->sig = kiln_calloc(ctx, (size_t)n + 1, sizeof *r->sig);
+  r->noise = kiln_calloc(ctx, (size_t)n + 1, sizeof *r->noise);
+  r->maxerr = kiln_calloc(ctx, (size_t)n + 1, sizeof *r->maxerr);
+  r->maxabs = kiln_calloc(ctx, (size_t)n + 1, sizeof *r->maxabs);
+  r->rows = kiln_calloc(ctx, (size_t)n + 1, sizeof *r->rows);
+  r->agree = kiln_calloc(ctx, (size_t)n + 1, sizeof *r->agree);
+  /* the outputs keep their value ids through the quantize rewrite */
+  kiln_status st = kiln_run_taps(ctx, qg, opt, opt->calib_data, ref->taps, n, 1,
+                                 "accuracy budget: int8", compare, r);
+  *err = 0;
+  for (int k = 0; k < n; k++)
+    if (r->maxabs[k] > 0) *err = fmax(*err, r->maxerr[k] / r->maxabs[k]);
+  kiln_free(ctx, r->sig);
+  kiln_free(ctx, r->noise);
+  kiln_free(ctx, r->maxerr);
+  kiln_free(ctx, r->maxabs);
+  kiln_free(ctx, r->rows);
+  kiln_free(ctx, r->agree);
+  return st;
+}
+
+void kiln_float_ref_free(kiln_ctx *ctx, kiln_float_ref *ref) {
+  if (!ref) return;
+  report *r = &ref->r;
+  for (size_t i = 0; i < (size_t)r->cap_samples * (size_t)r->ntaps; i++) kiln_free(ctx, r->saved[i]);
+  kiln_free(ctx, r->saved);
+  kiln_free(ctx, r->saved_n);
+  kiln_free(ctx, ref->taps);
+  kiln_free(ctx, ref);
 }

@@ -54,6 +54,7 @@ typedef struct qstate {
                               * a model the pass leaves alone (QDQ already folded by
                               * fold-qdq) needs neither --profile nor --data */
   char prof_name[512];       /* "profile 'P.yaml'" or "the calibration on 'DIR'" */
+  char *budget_notes;        /* --accuracy-budget's decisions, markdown lines for the report */
   ir_value_id *qv;           /* qv[v]: the uint8 value standing for float v, or IR_NONE */
   int32_t num_values0;       /* values before the pass (qv's size): only those
                               * can be replaced */
@@ -430,36 +431,30 @@ static kiln_status keep_float_set(qstate *q, bool *keep) {
   return st;
 }
 
-kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
-  if (!opt->quantize || strcmp(opt->quantize, "int8")) {
-    kiln_error(ctx, "the quantize pass needs --quantize int8%s%s%s",
-               opt->quantize ? " (kiln does not implement '" : "", opt->quantize ? opt->quantize : "",
-               opt->quantize ? "' yet)" : "");
-    return KILN_ERR_INVALID_ARGUMENT;
-  }
-  qstate q = {.ctx = ctx, .g = g, .opt = opt};
-  kiln_status st;
-  /* --quant-report compares with the float graph as it is now */
-  ir_graph *float_g = opt->quant_report ? ir_graph_clone_borrowing(g) : NULL;
+/* The rewrite itself, on q->g, skipping the nodes marked in keep[] (node
+ * ids of q->g, which must have as many nodes as when keep was made).
+ * Leaves q->qv for the report; the caller frees it. */
+static kiln_status rewrite(qstate *q, const bool *keep) {
+  kiln_ctx *ctx = q->ctx;
+  ir_graph *g = q->g;
+  kiln_status st = KILN_OK;
   ir_graph_recount_uses(g);
   int32_t nn = g->num_nodes;
-  q.num_values0 = g->num_values;
-  bool *keep = kiln_calloc(ctx, (size_t)nn + 1, sizeof *keep);
-  st = keep_float_set(&q, keep);
-  size_t cap = (size_t)q.num_values0 + 1;
-  q.qv = kiln_malloc(ctx, cap * sizeof *q.qv);
-  for (size_t v = 0; v < cap; v++) q.qv[v] = IR_NONE;
+  q->num_values0 = g->num_values;
+  size_t cap = (size_t)q->num_values0 + 1;
+  q->qv = kiln_malloc(ctx, cap * sizeof *q->qv);
+  for (size_t v = 0; v < cap; v++) q->qv[v] = IR_NONE;
   for (ir_node_id n = 0; n < nn && !st; n++) {
     ir_node *nd = &g->nodes[n];
     if (nd->dead || keep[n] || nd->num_inputs < 1 || nd->inputs[0] < 0 ||
-        nd->inputs[0] >= q.num_values0)
+        nd->inputs[0] >= q->num_values0)
       continue;
     if (nd->op == IR_OP_CONV)
-      st = quantize_conv(&q, n);
+      st = quantize_conv(q, n);
     else if (nd->op == IR_OP_GEMM || nd->op == IR_OP_MAT_MUL)
-      st = quantize_matmul(&q, n);
-    else if (is_mover(nd->op) && q.qv[nd->inputs[0]] != IR_NONE)
-      st = move_quantized(&q, n);
+      st = quantize_matmul(q, n);
+    else if (is_mover(nd->op) && q->qv[nd->inputs[0]] != IR_NONE)
+      st = move_quantized(q, n);
   }
   /* float readers and graph outputs of replaced values read a dequantized copy */
   bool *read = kiln_calloc(ctx, (size_t)g->num_values + 1, sizeof *read);
@@ -467,8 +462,8 @@ kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt)
     for (int i = 0; !g->nodes[n].dead && i < g->nodes[n].num_inputs; i++)
       if (g->nodes[n].inputs[i] >= 0) read[g->nodes[n].inputs[i]] = true;
   for (int o = 0; o < g->num_outputs; o++) read[g->outputs[o]] = true;
-  for (ir_value_id v = 0; v < q.num_values0 && !st; v++) {
-    ir_value_id vq = q.qv[v];
+  for (ir_value_id v = 0; v < q->num_values0 && !st; v++) {
+    ir_value_id vq = q->qv[v];
     if (vq == IR_NONE || !read[v] || g->values[v].producer == IR_NONE ||
         !g->nodes[g->values[v].producer].dead)
       continue;
@@ -484,15 +479,115 @@ kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt)
     ir_add_node(g, IR_OP_DEQUANTIZE_LINEAR, name, 3, ins, 1, &v);
   }
   kiln_free(ctx, read);
-  kiln_free(ctx, keep);
-  if (q.prof_loaded) kiln_profile_free(ctx, &q.prof);
   if (!st) {
     ir_graph_compact(g);
     st = ir_graph_toposort(g);
     ir_graph_recount_uses(g);
   }
-  if (!st && float_g) st = kiln_quant_report(ctx, float_g, g, q.qv, q.num_values0, opt);
+  return st;
+}
+
+static bool quantizable(const ir_graph *g, ir_node_id n) {
+  ir_op op = g->nodes[n].op;
+  return !g->nodes[n].dead && (op == IR_OP_CONV || op == IR_OP_GEMM || op == IR_OP_MAT_MUL);
+}
+
+/* The output error of g quantized except the nodes in keep[], against
+ * the float reference (a clone is rewritten and run; g is unchanged). */
+static kiln_status error_with(qstate *q, kiln_float_ref *ref, const bool *keep, double *err) {
+  qstate c = *q;
+  c.g = ir_graph_clone_borrowing(q->g);
+  c.qv = NULL;
+  kiln_ctx *ctx = q->ctx;
+  kiln_status st = rewrite(&c, keep);
+  if (!st) st = kiln_output_error(ctx, ref, c.g, q->opt, err);
+  kiln_free(ctx, c.qv);
+  ir_graph_free(c.g);
+  return st;
+}
+
+/*
+ * --accuracy-budget X: automatic mixed precision.  The error of a
+ * quantized graph is the largest |int8 - fp32| / max |fp32| over its
+ * outputs on the --data samples.  Each candidate node's sensitivity is
+ * the error when it alone is quantized; starting from everything
+ * quantized, the most sensitive nodes are kept in float one at a time
+ * until the error is within the budget.  Marks the kept nodes in keep[].
+ */
+static kiln_status choose_float_nodes(qstate *q, bool *keep) {
+  kiln_ctx *ctx = q->ctx;
+  ir_graph *g = q->g;
+  const kiln_options *opt = q->opt;
+  if (!opt->calib_data) {
+    kiln_error(ctx, "--accuracy-budget measures the error on calibration samples: give --data DIR");
+    return KILN_ERR_INVALID_ARGUMENT;
+  }
+  kiln_float_ref *ref = NULL;
+  kiln_status st = kiln_float_ref_make(ctx, g, opt, &ref);
+  int32_t nn = g->num_nodes;
+  double *sens = kiln_calloc(ctx, (size_t)nn + 1, sizeof *sens);
+  bool *only = kiln_calloc(ctx, (size_t)nn + 1, sizeof *only);
+  double err = 0;
+  if (!st) st = error_with(q, ref, keep, &err);
+  int kept = 0;
+  if (!st && err > opt->accuracy_budget) {
+    for (ir_node_id n = 0; n < nn && !st; n++) {
+      if (!quantizable(g, n) || keep[n]) continue;
+      for (ir_node_id m = 0; m < nn; m++) only[m] = m != n;
+      st = error_with(q, ref, only, &sens[n]);
+    }
+    while (!st && err > opt->accuracy_budget) {
+      ir_node_id worst = IR_NONE;
+      for (ir_node_id n = 0; n < nn; n++)
+        if (quantizable(g, n) && !keep[n] && (worst == IR_NONE || sens[n] > sens[worst])) worst = n;
+      if (worst == IR_NONE) break;
+      keep[worst] = true;
+      kept++;
+      st = error_with(q, ref, keep, &err);
+      char line[512];
+      snprintf(line, sizeof line, "node '%s' (%s) kept in float: quantized alone it gives error "
+               "%.4g, the largest of the nodes left; error now %.4g", g->nodes[worst].name,
+               ir_ops[g->nodes[worst].op].name, sens[worst], err);
+      if (ctx->diag_stream) fprintf(ctx->diag_stream, "kiln: --accuracy-budget %g: %s\n", opt->accuracy_budget, line);
+      size_t have = q->budget_notes ? strlen(q->budget_notes) : 0;
+      q->budget_notes = kiln_realloc(ctx, q->budget_notes, have + strlen(line) + 8);
+      snprintf(q->budget_notes + have, strlen(line) + 8, "- %s\n", line);
+    }
+  }
+  if (!st && err > opt->accuracy_budget)
+    kiln_warn(ctx, "--accuracy-budget %g: the error is %.4g even with every node in float",
+              opt->accuracy_budget, err);
+  kiln_free(ctx, sens);
+  kiln_free(ctx, only);
+  kiln_float_ref_free(ctx, ref);
+  return st;
+}
+
+kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
+  if (!opt->quantize || strcmp(opt->quantize, "int8")) {
+    kiln_error(ctx, "the quantize pass needs --quantize int8%s%s%s",
+               opt->quantize ? " (kiln does not implement '" : "", opt->quantize ? opt->quantize : "",
+               opt->quantize ? "' yet)" : "");
+    return KILN_ERR_INVALID_ARGUMENT;
+  }
+  qstate q = {.ctx = ctx, .g = g, .opt = opt};
+  /* --quant-report compares with the float graph as it is now */
+  ir_graph *float_g = opt->quant_report ? ir_graph_clone_borrowing(g) : NULL;
+  bool *keep = kiln_calloc(ctx, (size_t)g->num_nodes + 1, sizeof *keep);
+  kiln_status st = keep_float_set(&q, keep);
+  if (!st && opt->accuracy_budget > 0) {
+    /* the ranges once, before any clone is rewritten */
+    for (ir_node_id n = 0; n < g->num_nodes && !q.prof_loaded && !st; n++)
+      if (quantizable(g, n) && !keep[n]) st = load_profile(&q, n);
+    if (!st) st = choose_float_nodes(&q, keep);
+  }
+  if (!st) st = rewrite(&q, keep);
+  kiln_free(ctx, keep);
+  if (q.prof_loaded) kiln_profile_free(ctx, &q.prof);
+  if (!st && float_g)
+    st = kiln_quant_report(ctx, float_g, g, q.qv, q.num_values0, opt, q.budget_notes);
   ir_graph_free(float_g);
+  kiln_free(ctx, q.budget_notes);
   kiln_free(ctx, q.qv);
   return st;
 }

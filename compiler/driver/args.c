@@ -152,6 +152,17 @@ int drv_parse_common(kiln_ctx *ctx, kiln_options *opt, int argc, char **argv, in
       opt->keep_float = v;
     return 1;
   }
+  if (!strcmp(a, "--accuracy-budget")) {
+    if (!need_value(ctx, argc, argv, *i)) return -1;
+    char *end;
+    double x = strtod(argv[++*i], &end);
+    if (*end || !(x > 0 && x < 1e9)) {
+      kiln_error(ctx, "--accuracy-budget '%s': expected a positive relative error (e.g. 0.01)", argv[*i]);
+      return -1;
+    }
+    opt->accuracy_budget = x;
+    return 1;
+  }
   if (!strcmp(a, "--per-channel") || !strcmp(a, "--per-tensor")) {
     opt->per_tensor = !strcmp(a, "--per-tensor");
     return 1;

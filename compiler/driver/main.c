@@ -42,6 +42,7 @@ static void usage(FILE *out) {
           "\n"
           "quantization (compile, run, dump): --quantize int8 (--profile PROFILE.yaml | --data DIR)\n"
           "          [--method ...] [--per-channel | --per-tensor] [--keep-float NODE[,NODE...]]\n"
+          "          [--quant-report FILE.md] [--accuracy-budget X]\n"
           "\n"
           "options: --help, --version\n");
 }

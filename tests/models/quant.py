@@ -117,6 +117,32 @@ def main():
     check(len(sq) == 4 and min(sq) > 25 and any("100 of 100 rows" in "|".join(c) for c in rows),
           f"--quant-report: SQNR of the 4 integer ops {sq} dB, all > 25, outputs agree")
 
+    # --accuracy-budget: the library it builds meets the budget on the calibration samples
+    def library(tag, *opts):
+        d = os.path.join(work, tag)
+        r = kiln_run("compile", model, "-o", d, "--name", "digits", "--shape", "image=1,1,8,8", *opts)
+        exe = os.path.join(d, "harness")
+        if r.returncode or subprocess.run(
+                ["cc", "-O2", "-DKILN_MODEL=digits_model", "-I" + d, os.path.join(HERE, "harness.c"),
+                 os.path.join(d, "libdigits.a"), "-lpthread", "-lm", "-o", exe]).returncode:
+            return None, r.stderr
+        outs = []
+        for i in range(len(os.listdir(calib))):
+            np.load(os.path.join(calib, "%03d.npy" % i)).tofile(os.path.join(d, "in.bin"))
+            subprocess.run([exe, "1", "1", os.path.join(d, "in.bin"), os.path.join(d, "out.bin")], check=True)
+            outs.append(np.fromfile(os.path.join(d, "out.bin"), np.float32))
+        return np.array(outs), r.stderr
+
+    f32, _ = library("budget_f32")
+    for budget, want_kept in ((0.05, 0), (0.005, None)):
+        got, err = library(f"budget_{budget}", "--quantize", "int8", "--data", calib,
+                           "--accuracy-budget", str(budget))
+        kept = err.count("kept in float")
+        rel = np.abs(got - f32).max() / np.abs(f32).max() if got is not None and f32 is not None else 1
+        ok = got is not None and rel <= budget and (kept == want_kept if want_kept is not None else 0 < kept < 4)
+        check(ok, f"--accuracy-budget {budget}: {kept} nodes kept in float, error on the calibration "
+              f"samples {rel:.4g} <= {budget}")
+
     # the compiled library agrees with kiln run
     lib = os.path.join(work, "lib")
     r = kiln_run("compile", model, "-o", lib, "--name", "digits", "--shape", "image=297,1,8,8",
