@@ -264,7 +264,8 @@ static kiln_status fold_qdq_node(ir_graph *g, ir_node_id n) {
   ir_node_id qn, act;
   double lo, hi;
   if (!find_requant(g, nd->outputs[0], &qn, &act, &lo, &hi, &yp)) return KILN_OK;
-  const ir_shape *ws = &g->values[wq].shape;
+  ir_shape wshape = g->values[wq].shape; /* a copy: adding values moves g->values */
+  const ir_shape *ws = &wshape;
   ir_value_id y = g->nodes[qn].outputs[0], wv, bv;
   ir_node_id made;
   if (op == IR_OP_CONV) {
@@ -312,7 +313,8 @@ static kiln_status fold_qlinear(ir_graph *g, ir_node_id n) {
       !read_params(g, nd->inputs[4], nd->inputs[5], IR_I8, &wp) ||
       !read_params(g, nd->inputs[6], nd->inputs[7], IR_U8, &yp) || yp.count != 1)
     return KILN_OK;
-  const ir_shape *ws = &g->values[w].shape;
+  ir_shape wshape = g->values[w].shape; /* a copy: adding values moves g->values */
+  const ir_shape *ws = &wshape;
   int64_t ch = conv ? ws->dims[0] : ws->dims[1];
   if ((conv ? ws->rank < 3 : ws->rank != 2) || !weights_ok(g, w, &wp, ch)) return KILN_OK;
   ir_value_id b = conv && nd->num_inputs > 8 ? nd->inputs[8] : IR_NONE, bv;
@@ -385,7 +387,8 @@ static kiln_status fold_requantize(ir_graph *g, ir_node_id n) {
     if (i) {
       char name[256];
       snprintf(name, sizeof name, "%s.q", g->values[g->nodes[m].outputs[0]].name);
-      y = ir_add_value(g, name, IR_U8, &g->values[g->nodes[m].outputs[0]].shape);
+      ir_shape shape = g->values[g->nodes[m].outputs[0]].shape; /* ir_add_value moves values */
+      y = ir_add_value(g, name, IR_U8, &shape);
       g->values[y].quant = g->values[q].quant;
     }
     ir_value_id *ins = ir_arena_dup(&g->arena, g->nodes[m].inputs,
@@ -408,9 +411,10 @@ kiln_status pass_fold_qdq(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt)
   bool *keep = kiln_calloc(ctx, (size_t)nn + 1, sizeof *keep);
   if (opt->keep_float)
     for (ir_node_id n = 0; n < nn; n++) {
-      const char *p = strstr(opt->keep_float, g->nodes[n].name);
+      /* the name as a whole item of the comma-separated list */
       size_t len = strlen(g->nodes[n].name);
-      keep[n] = p && (p == opt->keep_float || p[-1] == ',') && (p[len] == 0 || p[len] == ',');
+      for (const char *p = opt->keep_float; len && (p = strstr(p, g->nodes[n].name)); p++)
+        if ((p == opt->keep_float || p[-1] == ',') && (p[len] == 0 || p[len] == ',')) keep[n] = true;
     }
   for (ir_node_id n = 0; n < nn && !st; n++)
     if (!g->nodes[n].dead && g->nodes[n].op == IR_OP_QUANTIZE_LINEAR) st = fold_requantize(g, n);

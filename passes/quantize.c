@@ -126,7 +126,8 @@ static ir_value_id quantized_input(qstate *q, ir_node_id n, ir_value_id x) {
   snprintf(name, sizeof name, "%s.zero_point", g->values[x].name);
   ir_value_id zv = scalar_const(g, name, IR_U8, &zp8);
   snprintf(name, sizeof name, "%s.q", g->values[x].name);
-  ir_value_id xq = ir_add_value(g, name, IR_U8, &g->values[x].shape);
+  ir_shape shape = g->values[x].shape; /* ir_add_value may move g->values */
+  ir_value_id xq = ir_add_value(g, name, IR_U8, &shape);
   g->values[xq].quant = tensor_quant(g, scale, zp);
   ir_value_id ins[3] = {x, sv, zv};
   snprintf(name, sizeof name, "%s.quantize", g->values[x].name);
@@ -257,7 +258,8 @@ static ir_value_id quantized_output(qstate *q, ir_node_id n, ir_value_id y, int3
   }
   char name[256];
   snprintf(name, sizeof name, "%s.q", g->values[f].name);
-  ir_value_id yq = ir_add_value(g, name, IR_U8, &g->values[f].shape);
+  ir_shape shape = g->values[f].shape; /* ir_add_value may move g->values */
+  ir_value_id yq = ir_add_value(g, name, IR_U8, &shape);
   g->values[yq].quant = tensor_quant(g, *sy, *zy);
   q->qv[f] = yq;
   return yq;
@@ -291,7 +293,8 @@ static kiln_status quantize_conv(qstate *q, ir_node_id n) {
   ir_value_id x = nd->inputs[0], wv = nd->inputs[1], bv = nd->num_inputs > 2 ? nd->inputs[2] : IR_NONE;
   ir_value_id y = nd->outputs[0];
   const float *w = f32_const(g, wv), *b = bv >= 0 ? f32_const(g, bv) : NULL;
-  const ir_shape *ws = &g->values[wv].shape;
+  ir_shape wshape = g->values[wv].shape; /* a copy: adding values moves g->values */
+  const ir_shape *ws = &wshape;
   if (!w || (bv >= 0 && !b) || g->values[x].dtype != IR_F32 || ws->rank < 3 ||
       !ir_shape_is_static(ws))
     return KILN_OK; /* not a shape this pass handles: stays float */
@@ -303,7 +306,6 @@ static kiln_status quantize_conv(qstate *q, ir_node_id n) {
   char name[256];
   float *sw;
   snprintf(name, sizeof name, "%s.qweight", g->values[wv].name);
-  ir_shape wshape = *ws;
   ir_value_id wq = quantize_weights(q, name, f32_const(g, wv), M, per, 0, &wshape, &sw);
   int64_t nsw = g->values[wq].quant->count;
   snprintf(name, sizeof name, "%s.qbias", bv >= 0 ? g->values[bv].name : nm);
@@ -331,7 +333,8 @@ static kiln_status quantize_matmul(qstate *q, ir_node_id n) {
   ir_value_id a = nd->inputs[0], bv = nd->inputs[1], cv = gemm && nd->num_inputs > 2 ? nd->inputs[2] : IR_NONE;
   ir_value_id y = nd->outputs[0];
   const float *b = f32_const(g, bv), *c = cv >= 0 ? f32_const(g, cv) : NULL;
-  const ir_shape *bs = &g->values[bv].shape, *as = &g->values[a].shape;
+  ir_shape bshape = g->values[bv].shape, ashape = g->values[a].shape; /* copies, as above */
+  const ir_shape *bs = &bshape, *as = &ashape;
   if (!b || (cv >= 0 && !c) || g->values[a].dtype != IR_F32 || bs->rank != 2 || as->rank < 2)
     return KILN_OK;
   bool transb = gemm && ir_attr_int_or(g, n, "transB", 0);
@@ -397,7 +400,8 @@ static kiln_status move_quantized(qstate *q, ir_node_id n) {
   ins[0] = xq;
   char name[256];
   snprintf(name, sizeof name, "%s.q", g->values[y].name);
-  ir_value_id yq = ir_add_value(g, name, IR_U8, &g->values[y].shape);
+  ir_shape shape = g->values[y].shape; /* ir_add_value may move g->values */
+  ir_value_id yq = ir_add_value(g, name, IR_U8, &shape);
   g->values[yq].quant = g->values[xq].quant;
   int nin = g->nodes[n].num_inputs;
   ir_node_id qn = ir_add_node(g, g->nodes[n].op, g->nodes[n].name, nin, ins, 1, &yq);
