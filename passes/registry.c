@@ -11,40 +11,81 @@
 
 #include <string.h>
 
+#include "memory.h"
+
 const kiln_pass_info kiln_pass_table[] = {
-    {"infer-shapes", pass_infer_shapes,
-     "apply --shape overrides, then infer every value's dtype and shape"},
-    {"simplify", pass_simplify,
-     "remove no-op nodes: Identity, inference Dropout, same-type Cast, same-shape Reshape, ..."},
-    {"fold-constants", pass_fold_constants,
-     "evaluate nodes whose inputs are constants (and Shape/Size of static shapes)"},
-    {"inline-control-flow", pass_inline_control_flow,
-     "unroll Loop and Scan with static trip counts, resolve or select If branches"},
-    {"eliminate-dead-code", pass_eliminate_dead_code,
-     "remove nodes and constants no graph output depends on"},
-    {"calibrate", pass_calibrate,
-     "run the model on --data samples through the JIT and write activation ranges (a profile)"},
-    {"fold-qdq", pass_fold_qdq,
-     "turn QDQ-wrapped Conv/Gemm/MatMul and QLinearConv/QLinearMatMul into kiln.QConv/QMatMul"},
-    {"quantize", pass_quantize,
-     "rewrite Conv, Gemm, MatMul into int8 kiln ops (QConv, QMatMul) with calibrated ranges"},
-    {"plan-memory", pass_plan_memory,
-     "fix the execution order and give every activation a 64-byte aligned workspace offset"},
+    {.name = "infer-shapes", .run = pass_infer_shapes,
+     .doc = "apply --shape overrides, then infer every value's dtype and shape"},
+    {.name = "simplify", .run = pass_simplify,
+     .doc = "remove no-op nodes: Identity, inference Dropout, same-type Cast, same-shape Reshape, ..."},
+    {.name = "fold-constants", .run = pass_fold_constants,
+     .doc = "evaluate nodes whose inputs are constants (and Shape/Size of static shapes)"},
+    {.name = "inline-control-flow", .run = pass_inline_control_flow,
+     .doc = "unroll Loop and Scan with static trip counts, resolve or select If branches"},
+    {.name = "eliminate-dead-code", .run = pass_eliminate_dead_code,
+     .doc = "remove nodes and constants no graph output depends on"},
+    {.name = "fold-qdq", .run = pass_fold_qdq,
+     .doc = "turn QDQ-wrapped Conv/Gemm/MatMul and QLinearConv/QLinearMatMul into kiln.QConv/QMatMul"},
+    {.name = "quantize", .run = pass_quantize,
+     .doc = "rewrite Conv, Gemm, MatMul into int8 kiln ops (QConv, QMatMul) with calibrated ranges"},
+    {.name = "fuse-ops", .run = pass_fuse_ops,
+     .doc = "fold BatchNormalization into convolutions; bias, residual Add and activation into "
+            "FusedConv / FusedMatMul epilogues"},
+    {.name = "reorder-layout", .run = pass_reorder_layout,
+     .doc = "fix each GEMM kernel's schedule and pack its constant weights into the panels it reads"},
+    {.name = "plan-memory", .run = pass_plan_memory,
+     .doc = "fix the execution order and give every activation a 64-byte aligned workspace offset",
+     .needs_static_inputs = true, .print_extra = ir_memory_report_prefixed},
+    {.name = "calibrate", .run = pass_calibrate,
+     .doc = "run the model on --data samples through the JIT and write activation ranges (a profile)"},
 };
 const int kiln_pass_count = (int)(sizeof kiln_pass_table / sizeof kiln_pass_table[0]);
 
 /*
+ * The default pipeline: what `kiln compile`, `run`, `dump`, `bench` and the
+ * conformance tests run when --passes is absent.  One pass per line, so
+ * adding a pass to it is one line.
+ *
  * Shapes first, so simplify can see same-shape Reshapes; simplify before
  * folding, so Identity chains do not hide constants; control flow after
  * folding, which settles trip counts and conditions, then inference,
  * simplify and folding again, because folding makes torch's
  * Shape->Gather->Concat->Reshape chains static and their Reshapes often
  * turn out to be no-ops (and unrolled bodies fold further); dead code
- * last, to sweep what the others orphaned.
+ * next, to sweep what the others orphaned; fusion on the final graph, so
+ * that it sees every reader of a value it folds away; then the kernels'
+ * schedules and packed weights, and the memory plan last, once the graph,
+ * every shape and every kernel's scratch are final.
  */
-const char kiln_default_pipeline[] =
-    "infer-shapes,simplify,fold-constants,inline-control-flow,infer-shapes,simplify,"
-    "fold-constants,eliminate-dead-code";
+/* The front half, up to the first sweep of dead code: the graph as the
+ * model wrote it, cleaned.  Calibration runs this much (kiln_calib_pipeline)
+ * so the tensors it records are the ones `quantize` sees; fusion would
+ * remove the intermediates (a Conv's output before its Relu). */
+#define PIPELINE_FRONT \
+  "infer-shapes,"      \
+  "simplify,"          \
+  "fold-constants,"    \
+  "inline-control-flow," \
+  "infer-shapes,"      \
+  "simplify,"          \
+  "fold-constants,"    \
+  "eliminate-dead-code"
+/* The back half: fusion, the kernels' schedules, the memory plan. */
+#define PIPELINE_BACK \
+  "fuse-ops,"         \
+  "reorder-layout,"   \
+  "plan-memory"
+
+const char kiln_default_pipeline[] = PIPELINE_FRONT "," PIPELINE_BACK;
+/* --quantize int8: QDQ folding and quantization on the unfused graph (they
+ * match plain Conv/Gemm/MatMul), a sweep of the float weights they
+ * orphan, then fusion and layout of the float ops that remain. */
+const char kiln_quant_pipeline[] =
+    PIPELINE_FRONT ","
+    "fold-qdq,"
+    "quantize,"
+    "eliminate-dead-code," PIPELINE_BACK;
+const char kiln_calib_pipeline[] = PIPELINE_FRONT;
 
 const kiln_pass_info *kiln_pass_find(const char *name) {
   for (int i = 0; i < kiln_pass_count; i++)

@@ -3,11 +3,13 @@
  *
  *   kiln calibrate MODEL.onnx --data DIR -o PROFILE.yaml
  *                  [--method minmax|percentile[:P]|entropy|mse] [--shape ...] [--threads N]
+ *                  (options: compiler/driver/cli.c)
  *
- * Loads the model, runs the default pipeline (so the tensors named in the
- * profile are those `--quantize int8 --profile` will see after the same
- * pipeline), then the calibrate pass (passes/calibrate.c) on the samples
- * of DIR, which writes the profile.  Input dims the model leaves symbolic
+ * Loads the model, runs the default pipeline up to fusion
+ * (kiln_calib_pipeline: the tensors named in the profile are those
+ * `--quantize int8 --profile` sees, since quantize runs at that point too),
+ * then the calibrate pass (passes/calibrate.c) on the samples of DIR,
+ * which writes the profile.  Input dims the model leaves symbolic
  * and --shape does not fix are taken from the first sample, as `kiln run`
  * takes them from its input files.
  */
@@ -17,13 +19,6 @@
 #include "driver.h"
 #include "onnx/samples.h"
 #include "passes.h"
-
-static const char usage_text[] =
-    "usage: kiln calibrate MODEL.onnx --data DIR -o PROFILE.yaml\n"
-    "                      [--method minmax|percentile[:P]|entropy|mse] [--shape INPUT=D0,...]...\n"
-    "                      [--threads N]\n"
-    "runs the model on every sample of DIR (NNN.npy / NNN.pb, or a folder per sample with\n"
-    "NAME.npy or input_K.pb per input) and writes each quantizable tensor's range to PROFILE.yaml\n";
 
 /* --shape overrides from sample 0 for inputs with non-static dims. */
 static kiln_status shapes_from_first_sample(kiln_ctx *ctx, kiln_options *opt, const ir_graph *g,
@@ -53,59 +48,42 @@ static kiln_status shapes_from_first_sample(kiln_ctx *ctx, kiln_options *opt, co
 }
 
 int kiln_cmd_calibrate(int argc, char **argv) {
+  drv_args a;
+  drv_args_init(&a, DRV_CALIBRATE);
   kiln_ctx ctx;
-  kiln_ctx_init(&ctx);
-  kiln_options opt;
-  kiln_options_init(&opt);
-  const char *path = NULL;
-  int rc = 0;
+  drv_ctx_init(&ctx, NULL);
   ir_graph *g = NULL;
-  for (int i = 1; i < argc; i++) {
-    int r = drv_parse_common(&ctx, &opt, argc, argv, &i);
-    if (r < 0) {
-      rc = 2;
-      goto out;
-    }
-    if (r) continue;
-    const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      fputs(usage_text, stdout);
-      goto out;
-    }
-    if (!strcmp(a, "-o")) {
-      if (i + 1 >= argc) {
-        kiln_error(&ctx, "option -o needs a value");
-        rc = 2;
-        goto out;
-      }
-      opt.calib_output = argv[++i];
-      continue;
-    }
-    if (a[0] == '-' || path) {
-      kiln_error(&ctx, "calibrate: unexpected argument '%s'", a);
-      rc = 2;
-      goto out;
-    }
-    path = a;
+  int rc = drv_parse(&ctx, &a, argc, argv);
+  if (rc) {
+    if (rc > 0) drv_print_help(DRV_CALIBRATE, stdout);
+    rc = rc > 0 ? 0 : 2;
+    goto out;
   }
-  if (!path || !opt.calib_data || !opt.calib_output) {
+  drv_ctx_init(&ctx, &a);
+  kiln_options *opt = &a.opt;
+  if (!a.model || !opt->calib_data || !opt->calib_output) {
     kiln_error(&ctx, "calibrate: %s (usage: kiln calibrate MODEL.onnx --data DIR -o PROFILE.yaml)",
-               !path ? "no model given" : !opt.calib_data ? "no samples given (--data DIR)"
-                                                          : "no output given (-o PROFILE.yaml)");
+               !a.model           ? "no model given"
+               : !opt->calib_data ? "no samples given (--data DIR)"
+                                  : "no output given (-o PROFILE.yaml)");
     rc = 2;
     goto out;
   }
-  g = drv_load(&ctx, path, &opt);
+  g = drv_load(&ctx, a.model, opt);
   if (!g) {
     rc = 1;
     goto out;
   }
-  if (shapes_from_first_sample(&ctx, &opt, g, opt.calib_data) != KILN_OK ||
-      kiln_run_passes(&ctx, g, &opt) != KILN_OK || !drv_inputs_static(&ctx, g) ||
-      pass_calibrate(&ctx, g, &opt) != KILN_OK)
+  /* the pipeline up to (not including) fusion: the tensors recorded are
+   * the ones `quantize` sees when it runs there, before fuse-ops folds a
+   * Conv's output into its Relu */
+  if (!opt->passes) opt->passes = kiln_calib_pipeline;
+  if (shapes_from_first_sample(&ctx, opt, g, opt->calib_data) != KILN_OK ||
+      kiln_run_passes(&ctx, g, opt) != KILN_OK || !drv_inputs_static(&ctx, g) ||
+      pass_calibrate(&ctx, g, opt) != KILN_OK)
     rc = 1;
 out:
   ir_graph_free(g);
-  drv_options_free(&ctx, &opt);
+  drv_args_free(&ctx, &a);
   return rc;
 }
