@@ -82,6 +82,16 @@ def main():
         check(agree >= 0.99, f"int8 {method}: top-1 agreement with fp32 {agree:.4f} >= 0.99 "
               f"(mean |dlogit| {np.abs(got - ref).mean() if got is not None else -1:.4f})")
 
+    # calibrate stops before fuse-ops (kiln_calib_pipeline): with the samples'
+    # static shapes, fusion would fold each Conv's output into its Relu, and
+    # quantize (which runs before fuse-ops) looks those outputs up
+    r = kiln_run("dump", model, "--passes", "infer-shapes")
+    conv_outs = [l.split(" : ")[0].strip().lstrip("%").strip('"') for l in r.stdout.splitlines()
+                 if " = Conv(" in l]
+    prof_text = open(os.path.join(work, "minmax.yaml")).read()
+    check(conv_outs and all(f'name: "{n}"' in prof_text for n in conv_outs),
+          f"kiln calibrate records the Conv outputs fuse-ops would remove ({len(conv_outs)} Convs)")
+
     base = int8_logits("t1", "--profile", os.path.join(work, "percentile.yaml"), "--threads", "1")
     for t in (2, 4):
         got = int8_logits(f"t{t}", "--profile", os.path.join(work, "percentile.yaml"),
