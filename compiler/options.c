@@ -19,4 +19,6 @@ void kiln_options_init(kiln_options *opt) {
   opt->weights = KILN_WEIGHTS_EMBEDDED;
   opt->passes = NULL;        /* kiln_default_pipeline */
   opt->print_stream = NULL;  /* stdout */
+  opt->calib_method = KILN_CALIB_PERCENTILE;
+  opt->calib_percentile = 99.99;
 }

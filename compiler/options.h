@@ -29,6 +29,15 @@ typedef struct kiln_bind {
 
 typedef enum { KILN_WEIGHTS_EMBEDDED = 0, KILN_WEIGHTS_EXTERNAL } kiln_weights_mode;
 
+/* --method of `kiln calibrate` and --data: how a tensor's range is chosen
+ * from its statistics (docs/quantization.md). */
+typedef enum {
+  KILN_CALIB_PERCENTILE = 0, /* clip |x| at a percentile (the default, 99.99) */
+  KILN_CALIB_MINMAX,         /* the observed min and max */
+  KILN_CALIB_ENTROPY,        /* least KL divergence (TensorRT) */
+  KILN_CALIB_MSE,            /* least mean squared quantization error */
+} kiln_calib_method;
+
 typedef struct kiln_options {
   int opt_level;              /* -O0..-O3; default 2 */
   const char *target;         /* "host" or an LLVM triple */
@@ -52,6 +61,18 @@ typedef struct kiln_options {
                                * it came from, on stderr, as the code generator uses it */
   const char *memory_svg;     /* --memory-svg FILE: plan-memory writes a picture
                                * of the plan there (ir_memory_svg); NULL: none */
+  /* quantization (docs/quantization.md) */
+  const char *quantize;       /* --quantize int8: run the quantize pass; NULL: float */
+  const char *quant_profile;  /* --profile PROFILE.yaml from `kiln calibrate` */
+  const char *calib_data;     /* --data DIR: calibrate on these samples */
+  const char *calib_output;   /* where the calibrate pass writes the profile; NULL: stdout */
+  kiln_calib_method calib_method; /* --method */
+  double calib_percentile;    /* --method percentile:P (default 99.99) */
+  bool per_tensor;            /* --per-tensor weight scales (default per channel) */
+  const char *keep_float;     /* --keep-float NODE[,NODE...]: nodes left in float */
+  const char *quant_report;   /* --quant-report FILE.md: per-node SQNR on --data */
+  double accuracy_budget;     /* --accuracy-budget X: keep the most sensitive nodes float
+                               * until the outputs' relative error is <= X; 0: off */
   bool hide_constants;        /* Graphviz pictures leave constants out */
   const char *print_dir;      /* snapshots of --print-after(-all) go to files
                                * DIR/NN-PASS.kir (.dot) instead of print_stream */

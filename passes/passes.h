@@ -44,6 +44,12 @@ extern const int kiln_pass_count;
 /* The pipeline every command runs when --passes is absent (registry.c):
  * comma-separated names, ending with plan-memory. */
 extern const char kiln_default_pipeline[];
+/* The default pipeline with fold-qdq,quantize,eliminate-dead-code before
+ * fuse-ops: what --quantize runs when --passes is absent. */
+extern const char kiln_quant_pipeline[];
+/* The default pipeline up to its first eliminate-dead-code (no fusion, no
+ * memory plan): the graph `kiln calibrate` records tensors of. */
+extern const char kiln_calib_pipeline[];
 /* True if every graph input has static dims; otherwise, with `report`,
  * reports each one that does not (naming the symbol and the --shape
  * fix).  Defined in manager.c. */
@@ -62,6 +68,9 @@ kiln_status pass_inline_control_flow(kiln_ctx *ctx, kiln_graph *g, const kiln_op
 kiln_status pass_fuse_ops(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_plan_memory(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_calibrate(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_fold_qdq(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 
 /* ---- helpers the passes share -------------------------------------------- */
 /* Runs node n's shape-inference hook and merges the result with what its

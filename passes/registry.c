@@ -24,6 +24,10 @@ const kiln_pass_info kiln_pass_table[] = {
      .doc = "unroll Loop and Scan with static trip counts, resolve or select If branches"},
     {.name = "eliminate-dead-code", .run = pass_eliminate_dead_code,
      .doc = "remove nodes and constants no graph output depends on"},
+    {.name = "fold-qdq", .run = pass_fold_qdq,
+     .doc = "turn QDQ-wrapped Conv/Gemm/MatMul and QLinearConv/QLinearMatMul into kiln.QConv/QMatMul"},
+    {.name = "quantize", .run = pass_quantize,
+     .doc = "rewrite Conv, Gemm, MatMul into int8 kiln ops (QConv, QMatMul) with calibrated ranges"},
     {.name = "fuse-ops", .run = pass_fuse_ops,
      .doc = "fold BatchNormalization into convolutions; bias, residual Add and activation into "
             "FusedConv / FusedMatMul epilogues"},
@@ -32,6 +36,8 @@ const kiln_pass_info kiln_pass_table[] = {
     {.name = "plan-memory", .run = pass_plan_memory,
      .doc = "fix the execution order and give every activation a 64-byte aligned workspace offset",
      .needs_static_inputs = true, .print_extra = ir_memory_report_prefixed},
+    {.name = "calibrate", .run = pass_calibrate,
+     .doc = "run the model on --data samples through the JIT and write activation ranges (a profile)"},
 };
 const int kiln_pass_count = (int)(sizeof kiln_pass_table / sizeof kiln_pass_table[0]);
 
@@ -51,18 +57,35 @@ const int kiln_pass_count = (int)(sizeof kiln_pass_table / sizeof kiln_pass_tabl
  * schedules and packed weights, and the memory plan last, once the graph,
  * every shape and every kernel's scratch are final.
  */
-const char kiln_default_pipeline[] =
-    "infer-shapes,"
-    "simplify,"
-    "fold-constants,"
-    "inline-control-flow,"
-    "infer-shapes,"
-    "simplify,"
-    "fold-constants,"
-    "eliminate-dead-code,"
-    "fuse-ops,"
-    "reorder-layout,"
-    "plan-memory";
+/* The front half, up to the first sweep of dead code: the graph as the
+ * model wrote it, cleaned.  Calibration runs this much (kiln_calib_pipeline)
+ * so the tensors it records are the ones `quantize` sees; fusion would
+ * remove the intermediates (a Conv's output before its Relu). */
+#define PIPELINE_FRONT \
+  "infer-shapes,"      \
+  "simplify,"          \
+  "fold-constants,"    \
+  "inline-control-flow," \
+  "infer-shapes,"      \
+  "simplify,"          \
+  "fold-constants,"    \
+  "eliminate-dead-code"
+/* The back half: fusion, the kernels' schedules, the memory plan. */
+#define PIPELINE_BACK \
+  "fuse-ops,"         \
+  "reorder-layout,"   \
+  "plan-memory"
+
+const char kiln_default_pipeline[] = PIPELINE_FRONT "," PIPELINE_BACK;
+/* --quantize int8: QDQ folding and quantization on the unfused graph (they
+ * match plain Conv/Gemm/MatMul), a sweep of the float weights they
+ * orphan, then fusion and layout of the float ops that remain. */
+const char kiln_quant_pipeline[] =
+    PIPELINE_FRONT ","
+    "fold-qdq,"
+    "quantize,"
+    "eliminate-dead-code," PIPELINE_BACK;
+const char kiln_calib_pipeline[] = PIPELINE_FRONT;
 
 const kiln_pass_info *kiln_pass_find(const char *name) {
   for (int i = 0; i < kiln_pass_count; i++)

@@ -535,6 +535,14 @@ kiln_status lower_quantize(cg_state *s, int32_t n);
 kiln_status lower_dynamic_quantize(cg_state *s, int32_t n);
 kiln_status lower_matmul_integer(cg_state *s, int32_t n);
 kiln_status lower_conv_integer(cg_state *s, int32_t n);
+/* lower_qlinear.c: kiln.QConv and kiln.QMatMul (arithmetic in ir/qmath.h) */
+kiln_status lower_qconv(cg_state *s, int32_t n);
+kiln_status lower_qmatmul(cg_state *s, int32_t n);
+/* qmath.h's requantization of an i32 accumulator with i32 mult and shift
+ * (run-time values): clamp(zp + rshift_round(acc * mult, shift), lo, hi),
+ * as i32. */
+LLVMValueRef cg_requant(cg_state *s, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift,
+                        int32_t zp, int32_t lo, int32_t hi);
 /* lower_reduce.c */
 kiln_status lower_reduce(cg_state *s, int32_t n);
 kiln_status lower_arg_reduce(cg_state *s, int32_t n);

@@ -191,6 +191,9 @@ const cg_lower_fn cg_lower_table[IR_OP_COUNT] = {
     /* resampling */
     [IR_OP_RESIZE] = lower_resize,
     [IR_OP_UPSAMPLE] = lower_resize,
+    /* kiln's integer ops (quantize pass) */
+    [IR_OP_QCONV] = lower_qconv,
+    [IR_OP_QMAT_MUL] = lower_qmatmul,
 };
 /* Rows are sparse (NULL: not lowered), so no size assertion can say
  * anything here; tests/unit/test_tables.c checks the rows against ops.def. */

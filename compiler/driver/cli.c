@@ -20,10 +20,13 @@
 #include <string.h>
 
 #include "driver.h"
+#include "calibrate.h"
 #include "passes.h"
 
 enum { ALL_BUILD = DRV_COMPILE | DRV_RUN | DRV_DUMP | DRV_BENCH };
-enum { WITH_MODEL = ALL_BUILD | DRV_OPS | DRV_INFO };
+enum { WITH_MODEL = ALL_BUILD | DRV_OPS | DRV_INFO | DRV_CALIBRATE };
+/* the commands that build the graph --quantize rewrites (docs/quantization.md) */
+enum { QUANT = DRV_COMPILE | DRV_RUN | DRV_DUMP };
 
 typedef int (*drv_setter)(kiln_ctx *ctx, drv_args *a, const char *opt, const char *value);
 
@@ -262,6 +265,61 @@ static int set_time(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) 
   return 0;
 }
 
+static int set_quantize(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  if (strcmp(v, "int8")) return bad(ctx, opt, v, "int8 (the one scheme kiln implements)");
+  a->opt.quantize = v;
+  return 0;
+}
+
+static int set_profile(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)opt;
+  a->opt.quant_profile = v;
+  return 0;
+}
+
+static int set_data(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)opt;
+  a->opt.calib_data = v;
+  return 0;
+}
+
+static int set_method(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)opt;
+  return kiln_calib_parse_method(ctx, v, &a->opt) ? -1 : 0;
+}
+
+static int set_per_channel(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)v;
+  a->opt.per_tensor = !strcmp(opt, "--per-tensor");
+  return 0;
+}
+
+static int set_keep_float(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)opt;
+  a->opt.keep_float = v;
+  return 0;
+}
+
+static int set_quant_report(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)opt;
+  a->opt.quant_report = v;
+  return 0;
+}
+
+static int set_accuracy_budget(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  double x;
+  if (!parse_double(v, &x) || !(x > 0 && x < 1e9))
+    return bad(ctx, opt, v, "a positive relative error (e.g. 0.01)");
+  a->opt.accuracy_budget = x;
+  return 0;
+}
+
+static int set_profile_output(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)opt;
+  a->opt.calib_output = v;
+  return 0;
+}
+
 static int set_help(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
   (void)ctx, (void)opt, (void)v;
   a->help = true;
@@ -287,7 +345,7 @@ static const drv_option options[] = {
      "optimization level (default -O2)"},
     {"--weights", NULL, "embedded|external", DRV_COMPILE, set_weights,
      "constants inside the library (default) or in OUTDIR/NAME.weights"},
-    {"--threads", NULL, "N", DRV_COMPILE | DRV_RUN | DRV_BENCH, set_threads,
+    {"--threads", NULL, "N", DRV_COMPILE | DRV_RUN | DRV_BENCH | DRV_CALIBRATE, set_threads,
      "threads per run, 0 to 256 (0, the default: KILN_NUM_THREADS or all cores)"},
     {"--passes", NULL, "LIST", DRV_COMPILE | DRV_RUN | DRV_DUMP, set_passes,
      "comma-separated pipeline replacing the default one (kiln dump --help lists passes)"},
@@ -316,9 +374,29 @@ static const drv_option options[] = {
      "leave constants out of Graphviz pictures"},
     {"--iterations", NULL, "K", DRV_BENCH, set_iterations, "timed runs (default 100)"},
     {"--warmup", NULL, "K", DRV_BENCH, set_warmup, "untimed runs first (default 5)"},
-    {"--verbose", "-v", NULL, DRV_COMPILE | DRV_RUN | DRV_DUMP | DRV_BENCH, set_verbose,
+    {"--quantize", NULL, "int8", QUANT, set_quantize,
+     "rewrite Conv, Gemm and MatMul into int8 kernels (needs --profile or --data)"},
+    {"--profile", NULL, "PROFILE.yaml", QUANT, set_profile,
+     "activation ranges written by kiln calibrate"},
+    {"--data", NULL, "DIR", QUANT | DRV_CALIBRATE, set_data,
+     "calibration samples (NNN.npy / NNN.pb, or a folder per sample)"},
+    {"--method", NULL, "METHOD", QUANT | DRV_CALIBRATE, set_method,
+     "range from the samples: minmax (default), percentile[:P], entropy or mse"},
+    {"--per-channel", NULL, NULL, QUANT, set_per_channel,
+     "one weight scale per output channel (default)"},
+    {"--per-tensor", NULL, NULL, QUANT, set_per_channel, "one weight scale per tensor"},
+    {"--keep-float", NULL, "NODE[,NODE...]", QUANT, set_keep_float,
+     "leave these nodes in float"},
+    {"--quant-report", NULL, "FILE.md", QUANT, set_quant_report,
+     "per-node SQNR and output error on --data, as Markdown"},
+    {"--accuracy-budget", NULL, "X", QUANT, set_accuracy_budget,
+     "keep the most sensitive nodes float until the outputs' relative error is <= X"},
+    {"--output", "-o", "PROFILE.yaml", DRV_CALIBRATE, set_profile_output,
+     "where kiln calibrate writes the profile"},
+    {"--verbose", "-v", NULL, DRV_COMPILE | DRV_RUN | DRV_DUMP | DRV_BENCH | DRV_CALIBRATE,
+     set_verbose,
      "progress notes and the time of each phase"},
-    {"--time", NULL, NULL, DRV_COMPILE | DRV_RUN | DRV_DUMP | DRV_BENCH, set_time,
+    {"--time", NULL, NULL, DRV_COMPILE | DRV_RUN | DRV_DUMP | DRV_BENCH | DRV_CALIBRATE, set_time,
      "the time of each phase: import, every pass, lowering, LLVM optimization, emission"},
     {"--help", "-h", NULL, ~0u, set_help, "this help"},
 };
@@ -340,6 +418,8 @@ static const struct {
      "inputs, outputs, opset, parameters, FLOPs, and the flags the model needs"},
     {DRV_BENCH, "bench", "MODEL.onnx [options]",
      "compile in memory, run on generated inputs, print latency and throughput"},
+    {DRV_CALIBRATE, "calibrate", "MODEL.onnx --data DIR -o PROFILE.yaml [options]",
+     "run the model on sample inputs and write activation ranges for --quantize int8"},
 };
 
 static const char *command_name(unsigned bit) {
@@ -353,21 +433,26 @@ static bool is_level(const char *w) {
 }
 
 /* The row naming word (a name, alias, or "NAME=value" of either). */
-static const drv_option *find_option(const char *w, const char **inline_value) {
+static const drv_option *find_option(const char *w, unsigned cmd, const char **inline_value) {
   *inline_value = NULL;
   if (is_level(w))
     for (int i = 0; i < NUM_OPTIONS; i++)
       if (options[i].set == set_level) return &options[i];
   const char *eq = strchr(w, '=');
   size_t len = eq ? (size_t)(eq - w) : strlen(w);
-  for (int i = 0; i < NUM_OPTIONS; i++) {
-    const drv_option *o = &options[i];
-    bool hit = (strlen(o->name) == len && !strncmp(o->name, w, len)) ||
-               (o->alias && strlen(o->alias) == len && !strncmp(o->alias, w, len));
-    if (!hit) continue;
-    if (eq && !o->value) return NULL; /* "--print-after-all=x" */
-    *inline_value = eq ? eq + 1 : NULL;
-    return o;
+  /* two sweeps: a spelling two rows share (-o: --output-dir, or calibrate's
+   * --output) means the row of the current command; only then one of another
+   * command's, which drv_parse refuses by name */
+  for (int sweep = 0; sweep < 2; sweep++) {
+    for (int i = 0; i < NUM_OPTIONS; i++) {
+      const drv_option *o = &options[i];
+      bool hit = (strlen(o->name) == len && !strncmp(o->name, w, len)) ||
+                 (o->alias && strlen(o->alias) == len && !strncmp(o->alias, w, len));
+      if (!hit || (!sweep && !(o->cmds & cmd))) continue;
+      if (eq && !o->value) return NULL; /* "--print-after-all=x" */
+      *inline_value = eq ? eq + 1 : NULL;
+      return o;
+    }
   }
   return NULL;
 }
@@ -435,7 +520,7 @@ int drv_parse(kiln_ctx *ctx, drv_args *a, int argc, char **argv) {
       continue;
     }
     const char *value;
-    const drv_option *o = find_option(w, &value);
+    const drv_option *o = find_option(w, a->cmd, &value);
     if (!o) {
       kiln_error(ctx, "%s: unknown option '%s' (kiln %s --help lists its options)", cmd, w, cmd);
       return -1;

@@ -19,6 +19,7 @@ int kiln_cmd_dump(int argc, char **argv);
 int kiln_cmd_ops(int argc, char **argv);
 int kiln_cmd_compile(int argc, char **argv);
 int kiln_cmd_run(int argc, char **argv);
+int kiln_cmd_calibrate(int argc, char **argv);
 int kiln_cmd_info(int argc, char **argv);
 int kiln_cmd_bench(int argc, char **argv);
 
@@ -30,6 +31,7 @@ enum {
   DRV_OPS = 1 << 3,
   DRV_INFO = 1 << 4,
   DRV_BENCH = 1 << 5,
+  DRV_CALIBRATE = 1 << 6,
 };
 
 /* Everything a command line said, parsed by drv_parse. */

@@ -30,12 +30,13 @@ static const struct {
     {"ops", kiln_cmd_ops, "list a model's op types and whether kiln can compile them"},
     {"info", kiln_cmd_info, "a model's inputs, outputs, size, FLOPs and the flags it needs"},
     {"bench", kiln_cmd_bench, "latency and throughput on generated inputs"},
+    {"calibrate", kiln_cmd_calibrate, "activation ranges from sample inputs, for --quantize int8"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };
 
 static void usage(FILE *out) {
   fprintf(out, "usage: kiln COMMAND [ARGS]   (kiln COMMAND --help for its options)\n\ncommands:\n");
-  for (int i = 0; i < NUM_COMMANDS; i++) fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].what);
+  for (int i = 0; i < NUM_COMMANDS; i++) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].what);
   fprintf(out, "\noptions: --help, --version\ndocumentation: docs/cli.md\n");
 }
 

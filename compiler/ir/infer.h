@@ -170,6 +170,7 @@ kiln_status ir_window_out_dim(struct ir_graph *g, int32_t n, const ir_window *w,
 kiln_status infer_conv(struct ir_graph *g, int32_t n);
 kiln_status infer_conv_integer(struct ir_graph *g, int32_t n);
 kiln_status infer_qlinear_conv(struct ir_graph *g, int32_t n);
+kiln_status infer_qconv(struct ir_graph *g, int32_t n);          /* kiln.QConv */
 kiln_status infer_deform_conv(struct ir_graph *g, int32_t n);
 kiln_status infer_conv_transpose(struct ir_graph *g, int32_t n);
 kiln_status infer_col2im(struct ir_graph *g, int32_t n);
@@ -186,6 +187,7 @@ kiln_status infer_fused_matmul(struct ir_graph *g, int32_t n);
 kiln_status infer_matmul(struct ir_graph *g, int32_t n);
 kiln_status infer_matmul_integer(struct ir_graph *g, int32_t n);
 kiln_status infer_qlinear_matmul(struct ir_graph *g, int32_t n);
+kiln_status infer_qmatmul(struct ir_graph *g, int32_t n);        /* kiln.QMatMul */
 kiln_status infer_gemm(struct ir_graph *g, int32_t n);
 kiln_status infer_det(struct ir_graph *g, int32_t n);
 /* infer_einsum.c */

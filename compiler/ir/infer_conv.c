@@ -363,3 +363,12 @@ kiln_status infer_col2im(ir_graph *g, int32_t n) {
   ir_set_output(g, n, 0, x->dtype, &s);
   return KILN_OK;
 }
+
+/* kiln.QConv(x, w, bias): Conv's geometry, a uint8 result (quantize pass). */
+kiln_status infer_qconv(ir_graph *g, int32_t n) {
+  ir_shape s;
+  kiln_status st = conv_forward(g, n, ir_input(g, n, 0), ir_input(g, n, 1), ir_input(g, n, 2), &s);
+  if (st) return st;
+  ir_set_output(g, n, 0, IR_U8, &s);
+  return KILN_OK;
+}

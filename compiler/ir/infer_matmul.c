@@ -137,3 +137,12 @@ kiln_status infer_det(ir_graph *g, int32_t n) {
   ir_set_output(g, n, 0, x->dtype, &s);
   return KILN_OK;
 }
+
+/* kiln.QMatMul(a, b, bias): MatMul's shape, a uint8 result (quantize pass). */
+kiln_status infer_qmatmul(ir_graph *g, int32_t n) {
+  ir_shape s;
+  kiln_status st = matmul_shape(g, n, ir_input(g, n, 0), ir_input(g, n, 1), &s);
+  if (st) return st;
+  ir_set_output(g, n, 0, IR_U8, &s);
+  return KILN_OK;
+}

@@ -206,6 +206,10 @@ struct ir_graph {
 
 ir_graph *ir_graph_new(kiln_ctx *ctx, const char *name);
 void ir_graph_free(ir_graph *g);
+/* A copy with its own value and node tables that borrows names, payloads
+ * and attribute contents from g (which must outlive it); subgraph
+ * attributes are dropped.  For compiling a variant of g (clone.c). */
+ir_graph *ir_graph_clone_borrowing(ir_graph *g);
 
 /* Adds a value named `name` (made unique with a suffix if taken).  A
  * value's name is fixed once added: the name index keys on it. */

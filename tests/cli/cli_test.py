@@ -337,7 +337,7 @@ def _():
 def _():
     doc = open(os.path.join(SRC, "docs/cli.md")).read()
     token = re.compile(r"-O0\.\.-O3|--[a-z][a-z0-9-]*|(?<![\w.-])-[a-zA-Z](?![\w-])")
-    for cmd in ("compile", "run", "dump", "ops", "info", "bench"):
+    for cmd in ("compile", "run", "dump", "ops", "info", "bench", "calibrate"):
         rc, out, err = kiln(cmd, "--help")
         expect(rc == 0 and out and not err, f"kiln {cmd} --help: exit {rc}", err)
         opts = out[out.index("options:"):].split("\n\n")[0]
@@ -351,7 +351,8 @@ def _():
         expect(in_help == in_doc, f"kiln {cmd}: --help and docs/cli.md differ: only in help "
                f"{sorted(in_help - in_doc)}, only in docs {sorted(in_doc - in_help)}")
     rc, out, err = kiln("--help")
-    expect(rc == 0 and all(c in out for c in ("compile", "run", "dump", "ops", "info", "bench")),
+    expect(rc == 0 and all(c in out for c in ("compile", "run", "dump", "ops", "info", "bench",
+                                              "calibrate")),
            "kiln --help", out)
 
 
