@@ -189,6 +189,8 @@ const cg_lower_fn cg_lower_table[IR_OP_COUNT] = {
     /* resampling */
     [IR_OP_RESIZE] = lower_resize,
     [IR_OP_UPSAMPLE] = lower_resize,
+    /* kiln's own ops */
+    [IR_OP_HADAMARD] = lower_hadamard,
 };
 _Static_assert(sizeof cg_lower_table / sizeof cg_lower_table[0] == IR_OP_COUNT,
                "cg_lower_table out of step with ops.def");
