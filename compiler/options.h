@@ -28,6 +28,9 @@ typedef struct kiln_bind {
 
 typedef enum { KILN_WEIGHTS_EMBEDDED = 0, KILN_WEIGHTS_EXTERNAL } kiln_weights_mode;
 
+/* --rotate: which rotations fuse-rotations folds into the weights. */
+typedef enum { KILN_ROTATE_NONE = 0, KILN_ROTATE_HADAMARD } kiln_rotate_mode;
+
 typedef struct kiln_options {
   int opt_level;              /* -O0..-O3; default 2 */
   const char *target;         /* "host" or an LLVM triple */
@@ -48,6 +51,10 @@ typedef struct kiln_options {
                                * (ir_memory_report) to print_stream */
   const char *memory_svg;     /* --memory-svg FILE: plan-memory writes a picture
                                * of the plan there (ir_memory_svg); NULL: none */
+  kiln_rotate_mode rotate;    /* --rotate hadamard: the default pipeline ends with
+                               * fuse-rotations (and a dead-code sweep) */
+  uint64_t rotate_seed;       /* --rotate-seed N: seeds the random signs of the
+                               * residual-stream rotation (default 0) */
 } kiln_options;
 
 void kiln_options_init(kiln_options *opt);

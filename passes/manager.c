@@ -122,7 +122,9 @@ kiln_status kiln_run_passes(kiln_ctx *ctx, kiln_graph *g, const kiln_options *op
     kiln_options_init(&defaults);
     opt = &defaults;
   }
-  const char *list = opt->passes ? opt->passes : kiln_default_pipeline;
+  const char *list = opt->passes            ? opt->passes
+                     : opt->rotate != KILN_ROTATE_NONE ? kiln_rotate_pipeline
+                                                       : kiln_default_pipeline;
   const kiln_pass_info *pipeline[MAX_PIPELINE];
   int count;
   kiln_status st = parse_pipeline(ctx, list, pipeline, &count);

@@ -35,6 +35,8 @@ extern const int kiln_pass_count;
 
 /* The pipeline `kiln dump` and `kiln compile` run when --passes is absent. */
 extern const char kiln_default_pipeline[];
+/* The pipeline when opt->rotate asks for rotations and --passes is absent. */
+extern const char kiln_rotate_pipeline[];
 
 const kiln_pass_info *kiln_pass_find(const char *name);
 /* Runs a comma-separated list of passes (opt->passes, or the default
@@ -47,6 +49,7 @@ kiln_status pass_eliminate_dead_code(kiln_ctx *ctx, kiln_graph *g, const kiln_op
 kiln_status pass_simplify(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_inline_control_flow(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_plan_memory(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_fuse_rotations(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 
 /* ---- helpers the passes share -------------------------------------------- */
 /* Runs node n's shape-inference hook and merges the result with what its

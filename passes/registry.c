@@ -22,6 +22,8 @@ const kiln_pass_info kiln_pass_table[] = {
      "unroll Loop and Scan with static trip counts, resolve or select If branches"},
     {"eliminate-dead-code", pass_eliminate_dead_code,
      "remove nodes and constants no graph output depends on"},
+    {"fuse-rotations", pass_fuse_rotations,
+     "fold Hadamard rotations into a transformer's weights (QuaRot); --rotate hadamard"},
     {"plan-memory", pass_plan_memory,
      "fix the execution order and give every activation a 64-byte aligned workspace offset"},
 };
@@ -39,6 +41,12 @@ const int kiln_pass_count = (int)(sizeof kiln_pass_table / sizeof kiln_pass_tabl
 const char kiln_default_pipeline[] =
     "infer-shapes,simplify,fold-constants,inline-control-flow,infer-shapes,simplify,"
     "fold-constants,eliminate-dead-code";
+
+/* --rotate hadamard: the default pipeline, then the rotation on the
+ * simplified, folded graph, then a sweep of the weights it replaced. */
+const char kiln_rotate_pipeline[] =
+    "infer-shapes,simplify,fold-constants,inline-control-flow,infer-shapes,simplify,"
+    "fold-constants,eliminate-dead-code,fuse-rotations,eliminate-dead-code";
 
 const kiln_pass_info *kiln_pass_find(const char *name) {
   for (int i = 0; i < kiln_pass_count; i++)

@@ -96,6 +96,27 @@ int drv_parse_common(kiln_ctx *ctx, kiln_options *opt, int argc, char **argv, in
     opt->memory_svg = argv[++*i];
     return 1;
   }
+  if (!strcmp(a, "--rotate")) {
+    if (!need_value(ctx, argc, argv, *i)) return -1;
+    if (strcmp(argv[++*i], "hadamard")) {
+      kiln_error(ctx, "--rotate '%s': expected hadamard", argv[*i]);
+      return -1;
+    }
+    opt->rotate = KILN_ROTATE_HADAMARD;
+    return 1;
+  }
+  if (!strcmp(a, "--rotate-seed")) {
+    if (!need_value(ctx, argc, argv, *i)) return -1;
+    char *end;
+    errno = 0;
+    unsigned long long seed = strtoull(argv[++*i], &end, 10);
+    if (*end || errno || argv[*i][0] == '-') {
+      kiln_error(ctx, "--rotate-seed '%s': expected a non-negative integer", argv[*i]);
+      return -1;
+    }
+    opt->rotate_seed = seed;
+    return 1;
+  }
   if (!strcmp(a, "--full-constants")) {
     opt->full_constants = true;
     return 1;
