@@ -507,8 +507,10 @@ static void write_edits(rot_state *s) {
         f[e->trans ? c * e->rows + r : r * e->cols + c] = (float)e->w[r * e->cols + c];
     char name[256];
     ir_node_id owner = e->node >= 0 ? e->node : s->lins[e->lin].l.node;
-    ir_value_id old = e->node >= 0 ? g->nodes[e->node].inputs[e->slot] : IR_NONE;
-    snprintf(name, sizeof name, "%s.rot", old >= 0 ? g->values[old].name : node_name(g, owner));
+    if (e->node >= 0)
+      snprintf(name, sizeof name, "%s.rot", g->values[g->nodes[e->node].inputs[e->slot]].name);
+    else
+      snprintf(name, sizeof name, "%s/folded_bias", g->values[g->nodes[owner].outputs[0]].name);
     ir_value_id v = ir_add_const(g, name, IR_F32, &e->shape, f, n * (int64_t)sizeof *f, false);
     kiln_free(s->ctx, f);
     if (e->node >= 0) {
