@@ -8,9 +8,10 @@
  * row, not n^2 multiplies.  Each row (one parallel item) is transformed in
  * the output buffer:
  *
- *   1. the first three butterfly levels as one 8-point transform per block
- *      of 8, reading the input and writing the output (p >= 8; otherwise a
- *      copy);
+ *   1. the first four butterfly levels on each block of 16, as 16-lane
+ *      vectors (a shuffle, an add, a subtract and a select per level),
+ *      reading the input and writing the output; for p = 8 an 8-point
+ *      transform per block of 8, below that a copy;
  *   2. the remaining levels two at a time (radix 4: 4 loads, 8 add/subs,
  *      4 stores per quad), one radix-2 level if an odd count is left; the
  *      inner loops walk contiguous runs of at least 8 elements, which LLVM
@@ -66,14 +67,61 @@ static void block8(row_ctx *r, LLVMValueRef in, double scale) {
   cg_end(s, &blk);
 }
 
-/* Levels h and (if radix 4) 2h, in place on the output. */
+/* Levels h = 1, 2, 4, 8 on each block of 16, from `in` into the output,
+ * as explicit 16-lane vectors: at level h, lane i pairs with lane i ^ h
+ * (one shuffle) and keeps v + partner if bit h of i is clear, else
+ * partner - v (one select).  LLVM legalises the width for the target. */
+static void block16(row_ctx *r, LLVMValueRef in, double scale) {
+  cg_state *s = r->s;
+  LLVMTypeRef et = cg_val_type(s, r->dt), vt = LLVMVectorType(et, 16);
+  cg_loop blk = cg_for_n(s, r->n / 16);
+  LLVMValueRef at = cg_add(s, r->row, cg_mulc(s, blk.i, 16));
+  LLVMValueRef v = LLVMBuildLoad2(s->b, vt, cg_gep(s, r->dt, in, at), "");
+  LLVMSetAlignment(v, ir_dtypes[r->dt].bits / 8);
+  for (int h = 1; h < 16; h *= 2) {
+    LLVMValueRef mask[16], sel[16];
+    for (int i = 0; i < 16; i++) {
+      mask[i] = cg_i32(s, i ^ h);
+      sel[i] = LLVMConstInt(s->t_i1, (i & h) != 0, 0);
+    }
+    LLVMValueRef p = LLVMBuildShuffleVector(s->b, v, LLVMGetUndef(vt), LLVMConstVector(mask, 16), "");
+    v = LLVMBuildSelect(s->b, LLVMConstVector(sel, 16), hsub(s, p, v), hadd(s, v, p), "");
+  }
+  if (scale != 1.0) v = LLVMBuildFMul(s->b, v, cg_splat(s, cg_const(s, r->dt, scale), 16), "");
+  LLVMValueRef st = LLVMBuildStore(s->b, v, cg_gep(s, r->dt, r->out, at));
+  LLVMSetAlignment(st, ir_dtypes[r->dt].bits / 8);
+  cg_end(s, &blk);
+}
+
+/* Loads (or stores) `lanes` elements at out[at]: a vector when lanes > 1. */
+static LLVMValueRef vload(row_ctx *r, LLVMValueRef at, int lanes) {
+  cg_state *s = r->s;
+  if (lanes == 1) return cg_load(s, r->dt, r->out, at);
+  LLVMValueRef v = LLVMBuildLoad2(s->b, LLVMVectorType(cg_val_type(s, r->dt), (unsigned)lanes),
+                                  cg_gep(s, r->dt, r->out, at), "");
+  LLVMSetAlignment(v, ir_dtypes[r->dt].bits / 8);
+  return v;
+}
+static void vstore(row_ctx *r, LLVMValueRef at, LLVMValueRef v, int lanes) {
+  cg_state *s = r->s;
+  if (lanes == 1) {
+    cg_store(s, r->dt, r->out, at, v);
+    return;
+  }
+  LLVMSetAlignment(LLVMBuildStore(s->b, v, cg_gep(s, r->dt, r->out, at)), ir_dtypes[r->dt].bits / 8);
+}
+
+/* Levels h and (if radix 4) 2h, in place on the output.  For h a multiple
+ * of 16 the inner loop moves explicit 16-lane vectors: the loop vectorizer
+ * would need run-time overlap checks between out[j] and out[j + h]. */
 static void level(row_ctx *r, int64_t h, int radix, double scale) {
   cg_state *s = r->s;
+  int lanes = h % 16 == 0 ? 16 : 1;
   cg_loop grp = cg_for_n(s, r->n / (radix * h));
   LLVMValueRef base = cg_add(s, r->row, cg_mulc(s, grp.i, radix * h));
-  cg_loop j = cg_for_n(s, h);
-  LLVMValueRef at = cg_add(s, base, j.i), v[4];
-  for (int i = 0; i < radix; i++) v[i] = cg_load(s, r->dt, r->out, cg_addc(s, at, i * h));
+  cg_loop j = cg_for_n(s, h / lanes);
+  LLVMValueRef at = cg_add(s, base, cg_mulc(s, j.i, lanes)), v[4];
+  for (int i = 0; i < radix; i++) v[i] = vload(r, cg_addc(s, at, i * h), lanes);
   LLVMValueRef w[4];
   if (radix == 2) {
     w[0] = hadd(s, v[0], v[1]);
@@ -86,8 +134,13 @@ static void level(row_ctx *r, int64_t h, int radix, double scale) {
     w[2] = hsub(s, b0, b2);
     w[3] = hsub(s, b1, b3);
   }
-  for (int i = 0; i < radix; i++)
-    cg_store(s, r->dt, r->out, cg_addc(s, at, i * h), scaled(r, w[i], scale));
+  for (int i = 0; i < radix; i++) {
+    LLVMValueRef y = w[i];
+    if (scale != 1.0)
+      y = LLVMBuildFMul(s->b, y, lanes > 1 ? cg_splat(s, cg_const(s, r->dt, scale), 16)
+                                           : cg_const(s, r->dt, scale), "");
+    vstore(r, cg_addc(s, at, i * h), y, lanes);
+  }
   cg_end(s, &j);
   cg_end(s, &grp);
 }
@@ -132,7 +185,10 @@ kiln_status lower_hadamard(cg_state *s, int32_t n) {
    * the dense step follows */
   double last = hd->m == 1 ? scale : 1.0;
   int done = 0;
-  if (hd->p >= 8) {
+  if (hd->p >= 16) {
+    block16(&r, k->in[0], levels == 4 ? last : 1.0);
+    done = 4;
+  } else if (hd->p >= 8) {
     block8(&r, k->in[0], levels == 3 ? last : 1.0);
     done = 3;
   } else {
