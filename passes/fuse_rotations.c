@@ -37,8 +37,9 @@
  *      output projection's rows get a per-head Hadamard (block diagonal
  *      over heads); attention mixes tokens, never channels, so it commutes.
  *   6. Where no folding is possible — the input of an MLP's down
- *      projection, after a nonlinearity — an online Hadamard op is
- *      inserted and its transpose folded into the down projection.
+ *      projection, after a nonlinearity — an online rotation z -> z D H
+ *      (a Mul by random signs, then the Hadamard op) is inserted and its
+ *      transpose folded into the down projection.
  *
  * Weights are transformed in double and written back as new f32
  * constants (shared weights are never edited in place).  The result is
@@ -406,6 +407,8 @@ static kiln_status grow_stream(rot_state *s, rot_comp *c, ir_value_id seed) {
 
 /* ---- the rewrite ---------------------------------------------------------- */
 
+/* splitmix64; the signs take its top bit (the low bit alternates for the
+ * first outputs of a small seed). */
 static uint64_t splitmix(uint64_t *x) {
   uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -536,7 +539,7 @@ static void rotate_component(rot_state *s, rot_comp *c) {
   double *sign = kiln_malloc(s->ctx, (size_t)d * sizeof *sign);
   uint64_t seed = s->opt ? s->opt->rotate_seed : 0;
   seed ^= (uint64_t)c->id * 0x2545F4914F6CDD1Dull;
-  for (int64_t i = 0; i < d; i++) sign[i] = splitmix(&seed) & 1 ? -1.0 : 1.0;
+  for (int64_t i = 0; i < d; i++) sign[i] = splitmix(&seed) >> 63 ? -1.0 : 1.0;
   report(s, "residual stream of width %lld: %d norm(s) (%s), %d writer(s), %d embedding(s), "
             "%d constant(s); R1 = randomized Hadamard %lld (seed %llu)%s",
          (long long)d, c->num_norms, c->layer ? "LayerNorm -> RMSNorm" : "RMSNorm", c->num_writers,
@@ -645,15 +648,30 @@ static void rotate_component(rot_state *s, rot_comp *c) {
       continue;
     }
     if (ir_hadamard_supported(l.k)) {
-      /* online: z W = (z H) (H^T W) */
-      rows_hadamard(s, &s->edits[s->lins[li].weight], 0, l.k, l.k);
-      ir_value_id zh = new_value_like(g, z, "/hadamard");
+      /* online, randomized: z W = (z D H) (H^T D W).  The signs matter:
+       * after GELU or ReLU every channel has a positive mean, which a
+       * plain H gathers into its first output channel, an outlier of its
+       * own; random signs spread it like any other direction. */
+      rot_edit *w = &s->edits[s->lins[li].weight];
+      float *signs = kiln_malloc(s->ctx, (size_t)l.k * sizeof *signs);
+      for (int64_t i = 0; i < l.k; i++) {
+        signs[i] = splitmix(&seed) >> 63 ? -1.0f : 1.0f;
+        for (int64_t j = 0; j < w->cols; j++) w->w[i * w->cols + j] *= signs[i];
+      }
+      rows_hadamard(s, w, 0, l.k, l.k);
       char name[256];
+      snprintf(name, sizeof name, "%s/signs", node_name(g, l.node));
+      ir_shape ks = {.rank = 1, .dims = {l.k}};
+      ir_value_id sv = ir_add_const(g, name, IR_F32, &ks, signs, l.k * (int64_t)sizeof *signs, false);
+      kiln_free(s->ctx, signs);
+      ir_value_id zs = new_value_like(g, z, "/signed"), zh = new_value_like(g, z, "/hadamard");
+      snprintf(name, sizeof name, "%s/signs", node_name(g, l.node));
+      ir_add_node(g, IR_OP_MUL, name, 2, (ir_value_id[]){z, sv}, 1, &zs);
       snprintf(name, sizeof name, "%s/hadamard", node_name(g, l.node));
-      ir_add_node(g, IR_OP_HADAMARD, name, 1, &z, 1, &zh);
+      ir_add_node(g, IR_OP_HADAMARD, name, 1, &zs, 1, &zh);
       g->nodes[l.node].inputs[0] = zh;
-      report(s, "  writer '%s': R1 folded into its columns; online Hadamard %lld on its input "
-                "(not an attention output: %s), its transpose folded into its rows",
+      report(s, "  writer '%s': R1 folded into its columns; online randomized Hadamard %lld on "
+                "its input (not an attention output: %s), its transpose folded into its rows",
              node_name(g, l.node), (long long)l.k, why ? why : "?");
     } else {
       report(s, "  writer '%s': R1 folded into its columns; its input (width %lld) is not "
