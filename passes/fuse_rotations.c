@@ -446,7 +446,8 @@ static int64_t hadamard_block(int64_t g) {
 static ir_value_id new_value_like(ir_graph *g, ir_value_id like, const char *suffix) {
   char name[256];
   snprintf(name, sizeof name, "%s%s", g->values[like].name, suffix);
-  return ir_add_value(g, name, g->values[like].dtype, &g->values[like].shape);
+  ir_shape shape = g->values[like].shape; /* ir_add_value may move the table */
+  return ir_add_value(g, name, g->values[like].dtype, &shape);
 }
 
 static ir_value_id new_scalar(ir_graph *g, const char *name, float v) {

@@ -37,6 +37,9 @@ static void usage(FILE *out) {
           "  ops MODEL.onnx\n"
           "      list the op types a model uses, how often, and whether kiln supports them\n"
           "\n"
+          "compile, run and dump also take: --rotate hadamard [--rotate-seed N]\n"
+          "      fold Hadamard rotations into a transformer's weights (docs/rotation.md)\n"
+          "\n"
           "options: --help, --version\n");
 }
 
