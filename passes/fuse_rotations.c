@@ -50,7 +50,8 @@
  *
  * Report: one line per norm and per writer of the stream, as '#' comments
  * on the print stream when --print-after fuse-rotations (or
- * --print-after-all) shows the result, otherwise as notes (-v).
+ * --print-after-all) shows the result; otherwise one summary line per
+ * stream on stderr ("kiln: note: FILE: fuse-rotations: ...").
  */
 #include <math.h>
 #include <stdarg.h>
@@ -813,8 +814,13 @@ kiln_status pass_fuse_rotations(kiln_ctx *ctx, kiln_graph *g, const kiln_options
     for (char *line = s->report; *line;) {
       char *end = strchr(line, '\n');
       *end = 0;
-      if (printing) fprintf(out, "# fuse-rotations: %s\n", line);
-      else kiln_note(ctx, "fuse-rotations: %s", line);
+      /* the IR printout gets the whole report as comments; otherwise each
+       * stream's summary line goes to the diagnostics */
+      if (printing)
+        fprintf(out, "# fuse-rotations: %s\n", line);
+      else if (line[0] != ' ' && ctx->diag_stream)
+        fprintf(ctx->diag_stream, "kiln: note: %s: fuse-rotations: %s\n",
+                ctx->file ? ctx->file : "<input>", line);
       line = end + 1;
     }
   }
