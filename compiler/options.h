@@ -20,10 +20,11 @@ typedef struct kiln_shape_override {
   int64_t dims[KILN_MAX_RANK];
 } kiln_shape_override;
 
-/* --bind INPUT=FILE: freezes a graph input to the tensor in FILE. */
+/* --bind INPUT=FILE or INPUT=V[,V...]: freezes a graph input to the
+ * tensor in FILE, or to literal numbers in the input's declared dtype. */
 typedef struct kiln_bind {
   const char *input;
-  const char *path;           /* .npy or TensorProto .pb */
+  const char *path;           /* .npy or TensorProto .pb, or the literal */
 } kiln_bind;
 
 typedef enum { KILN_WEIGHTS_EMBEDDED = 0, KILN_WEIGHTS_EXTERNAL } kiln_weights_mode;
@@ -51,6 +52,12 @@ typedef struct kiln_options {
                                * (ir_memory_report) to print_stream */
   const char *memory_svg;     /* --memory-svg FILE: plan-memory writes a picture
                                * of the plan there (ir_memory_svg); NULL: none */
+  bool hide_constants;        /* Graphviz pictures leave constants out */
+  const char *print_dir;      /* snapshots of --print-after(-all) go to files
+                               * DIR/NN-PASS.kir (.dot) instead of print_stream */
+  bool symbolic_ok;           /* a pass that needs static input shapes
+                               * (plan-memory) is skipped with a note instead
+                               * of failing when an input is symbolic: dump */
   kiln_rotate_mode rotate;    /* --rotate hadamard: the default pipeline ends with
                                * fuse-rotations (and a dead-code sweep) */
   uint64_t rotate_seed;       /* --rotate-seed N: seeds the random signs of the

@@ -50,8 +50,8 @@
  *
  * Report: one line per norm and per writer of the stream, as '#' comments
  * on the print stream when --print-after fuse-rotations (or
- * --print-after-all) shows the result; otherwise one summary line per
- * stream on stderr ("kiln: note: FILE: fuse-rotations: ...").
+ * --print-after-all) shows the result; otherwise, under -v, one summary
+ * line per stream on stderr ("kiln: note: FILE: fuse-rotations: ...").
  */
 #include <math.h>
 #include <stdarg.h>
@@ -815,12 +815,11 @@ kiln_status pass_fuse_rotations(kiln_ctx *ctx, kiln_graph *g, const kiln_options
       char *end = strchr(line, '\n');
       *end = 0;
       /* the IR printout gets the whole report as comments; otherwise each
-       * stream's summary line goes to the diagnostics */
+       * stream's summary line is a note (shown under -v) */
       if (printing)
         fprintf(out, "# fuse-rotations: %s\n", line);
-      else if (line[0] != ' ' && ctx->diag_stream)
-        fprintf(ctx->diag_stream, "kiln: note: %s: fuse-rotations: %s\n",
-                ctx->file ? ctx->file : "<input>", line);
+      else if (line[0] != ' ')
+        kiln_note(ctx, "fuse-rotations: %s", line);
       line = end + 1;
     }
   }

@@ -35,11 +35,16 @@
  * wired to the control-flow node's own output values through Identity
  * nodes (simplify removes them), so graph outputs keep their names.
  *
+ * Control flow nested in a body is copied with it (its subgraphs deep,
+ * captures renamed: see clone_graph) and then inlined in turn, so an If
+ * inside an If whose conditions are constants becomes straight-line code.
+ *
  * Anything else stays as it is and is refused at code generation with
- * the reason: a trip count or condition only known at run time, branches
- * of different shapes, control flow nested in a body, or more than
- * CF_MAX_NODES copied nodes.
+ * the reason (pass_control_flow_why): a trip count or condition only known
+ * at run time, branches of different shapes, or more than CF_MAX_NODES
+ * copied nodes.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -185,9 +190,32 @@ static kiln_status identity(cf_state *s, ir_value_id x, ir_value_id into) {
 }
 
 /* ---- copying a body ------------------------------------------------------------------------ */
-static bool copy_attr(ir_graph *g, ir_node_id n, const ir_attr *a) {
-  if (a->kind == IR_ATTR_GRAPH || a->kind == IR_ATTR_GRAPHS) return false;
+/*
+ * Nested control flow.  A body may hold If, Loop or Scan nodes of its own
+ * (a voice-activity detector switches on the sample rate inside a branch).
+ * Copying such a node copies its subgraphs too, deep, so the copy owns
+ * them (the original body is freed when its node retires).  A subgraph
+ * reads values of its direct parent by name (captures, see
+ * compiler/onnx/import.c); the parent's values get new names in the
+ * graph ("If_0/then/x"), so each capture is renamed to match: `renames`
+ * maps a name the subgraph captured to the graph value now holding it.
+ * ONNX names are unique across scopes, so one map serves every depth.
+ * The copied node then sits in the enclosing graph like any other
+ * control-flow node, and the pass reaches it later in the same walk.
+ */
+typedef struct cf_rename {
+  const char *from, *to;
+} cf_rename;
+
+static ir_graph *clone_graph(kiln_ctx *ctx, const ir_graph *b, const cf_rename *rn, int nrn);
+
+static bool copy_attr(ir_graph *g, ir_node_id n, const ir_attr *a, const cf_rename *rn, int nrn) {
+  if (a->kind == IR_ATTR_GRAPHS) return false; /* ir_attr holds no list of graphs */
+  ir_graph *sub = NULL;
+  if (a->kind == IR_ATTR_GRAPH && a->graph && !(sub = clone_graph(g->ctx, a->graph, rn, nrn)))
+    return false;
   ir_attr *c = ir_set_attr(g, n, a->name, a->kind);
+  c->graph = sub;
   c->i = a->i;
   c->f = a->f;
   c->count = a->count;
@@ -214,12 +242,59 @@ static bool copy_attr(ir_graph *g, ir_node_id n, const ir_attr *a) {
   return true;
 }
 
-static bool has_nested_body(const ir_graph *b) {
-  for (int32_t n = 0; n < b->num_nodes; n++)
-    for (int a = 0; a < b->nodes[n].num_attrs; a++)
-      if (b->nodes[n].attrs[a].kind == IR_ATTR_GRAPH || b->nodes[n].attrs[a].kind == IR_ATTR_GRAPHS)
-        return true;
-  return false;
+/* A capture: an input-storage value no node makes that is not one of the
+ * graph's declared inputs. */
+static bool is_capture(const ir_graph *b, ir_value_id v) {
+  if (b->values[v].storage != IR_STORAGE_INPUT || b->values[v].producer >= 0) return false;
+  for (int i = 0; i < b->num_inputs; i++)
+    if (b->inputs[i] == v) return false;
+  return true;
+}
+
+/* A deep copy of body b (same value and node ids), its captures renamed
+ * as `rn` says and every payload copied into the copy's own arena.  NULL
+ * if b holds something this copy cannot carry (quantization records). */
+static ir_graph *clone_graph(kiln_ctx *ctx, const ir_graph *b, const cf_rename *rn, int nrn) {
+  ir_graph *c = ir_graph_new(ctx, b->name);
+  c->opset = b->opset;
+  c->ir_version = b->ir_version;
+  for (int32_t i = 0; i < b->num_syms; i++) ir_sym(c, b->syms[i]); /* same indices */
+  for (ir_value_id v = 0; v < b->num_values; v++) {
+    const ir_value *bv = &b->values[v];
+    const char *name = bv->name;
+    if (is_capture(b, v))
+      for (int r = 0; r < nrn; r++)
+        if (!strcmp(rn[r].from, name)) name = rn[r].to;
+    ir_value_id id = bv->storage == IR_STORAGE_CONST
+                         ? ir_add_const(c, name, bv->dtype, &bv->shape, bv->data, bv->nbytes, false)
+                         : ir_add_value_unique(c, name, bv->dtype, &bv->shape);
+    ir_value *cv = &c->values[id];
+    assert(id == v);
+    if (bv->quant) {
+      ir_graph_free(c);
+      return NULL;
+    }
+    cv->storage = bv->storage;
+    cv->layout = bv->layout;
+    cv->sparsity = bv->sparsity;
+    cv->dead = bv->dead;
+  }
+  c->inputs = ir_arena_dup(&c->arena, b->inputs, (size_t)(b->num_inputs + 1) * sizeof *c->inputs);
+  c->num_inputs = b->num_inputs;
+  c->outputs = ir_arena_dup(&c->arena, b->outputs, (size_t)(b->num_outputs + 1) * sizeof *c->outputs);
+  c->num_outputs = b->num_outputs;
+  for (ir_node_id n = 0; n < b->num_nodes; n++) {
+    const ir_node *bn = &b->nodes[n];
+    ir_node_id id = ir_add_node(c, bn->op, bn->name, bn->num_inputs, bn->inputs, bn->num_outputs,
+                                bn->outputs);
+    c->nodes[id].dead = bn->dead;
+    for (int a = 0; a < bn->num_attrs; a++)
+      if (!copy_attr(c, id, &bn->attrs[a], rn, nrn)) {
+        ir_graph_free(c);
+        return NULL;
+      }
+  }
+  return c;
 }
 
 typedef struct body_map {
@@ -240,6 +315,38 @@ static ir_value_id mapped(body_map *m, ir_value_id v) {
   return m->map[v];
 }
 
+/* Collects into rn every name a subgraph captures at any depth (see
+ * clone_graph), paired with the name of the graph value that now holds
+ * the body value of that name.  Names resolving to nothing stay as they
+ * are (the subgraph then fails to inline, and codegen says why). */
+static void collect_renames(body_map *m, const ir_graph *sub, cf_rename **rn, int *n, int *cap) {
+  for (ir_value_id v = 0; v < sub->num_values; v++) {
+    if (!is_capture(sub, v)) continue;
+    ir_value_id bv = ir_find_value(m->b, sub->values[v].name);
+    ir_value_id gv = bv >= 0 ? mapped(m, bv) : IR_NONE;
+    if (gv < 0) continue;
+    if (*n == *cap) {
+      cf_rename *bigger = ir_arena_alloc(&m->s->scratch, (size_t)(2 * *cap + 8) * sizeof *bigger);
+      if (*n) memcpy(bigger, *rn, (size_t)*n * sizeof *bigger);
+      *rn = bigger;
+      *cap = 2 * *cap + 8;
+    }
+    (*rn)[(*n)++] = (cf_rename){sub->values[v].name, m->s->g->values[gv].name};
+  }
+  for (ir_node_id k = 0; k < sub->num_nodes; k++)
+    for (int a = 0; a < sub->nodes[k].num_attrs; a++)
+      if (sub->nodes[k].attrs[a].kind == IR_ATTR_GRAPH && sub->nodes[k].attrs[a].graph)
+        collect_renames(m, sub->nodes[k].attrs[a].graph, rn, n, cap);
+}
+
+static const cf_rename *a_renames(body_map *m, const ir_attr *a, int *n) {
+  cf_rename *rn = NULL;
+  int cap = 0;
+  *n = 0;
+  if (a->kind == IR_ATTR_GRAPH && a->graph) collect_renames(m, a->graph, &rn, n, &cap);
+  return rn;
+}
+
 /* Copies body b into the graph with its inputs bound to binds[], writing
  * the graph values of its outputs to outs[].  *ok is false (and nothing is
  * wired) when the body cannot be copied. */
@@ -247,7 +354,7 @@ static kiln_status copy_body(cf_state *s, const ir_graph *b, const ir_value_id *
                              const char *prefix, ir_value_id *outs, bool *ok) {
   ir_graph *g = s->g;
   *ok = false;
-  if (has_nested_body(b) || b->num_nodes > s->budget) return KILN_OK;
+  if (b->num_nodes > s->budget) return KILN_OK;
   body_map m = {s, b, ir_arena_alloc(&s->scratch, (size_t)(b->num_values + 1) * sizeof *m.map)};
   for (int32_t v = 0; v < b->num_values; v++) m.map[v] = IR_NONE;
   for (int i = 0; i < b->num_inputs; i++) m.map[b->inputs[i]] = binds[i];
@@ -274,7 +381,11 @@ static kiln_status copy_body(cf_state *s, const ir_graph *b, const ir_value_id *
     snprintf(nname, sizeof nname, "%s/%s", prefix, bn->name);
     ir_node_id c = ir_add_node(g, bn->op, nname, bn->num_inputs, ins, bn->num_outputs, os);
     s->budget--;
-    for (int a = 0; a < bn->num_attrs; a++) copy_attr(g, c, &bn->attrs[a]);
+    for (int a = 0; a < bn->num_attrs; a++) {
+      int nrn = 0;
+      const cf_rename *rn = a_renames(&m, &bn->attrs[a], &nrn);
+      if (!copy_attr(g, c, &bn->attrs[a], rn, nrn)) return KILN_OK; /* left to codegen's message */
+    }
     kiln_status st = infer(s, c);
     if (st) return st;
   }
@@ -523,8 +634,9 @@ kiln_status pass_inline_control_flow(kiln_ctx *ctx, kiln_graph *g, const kiln_op
   cf_state s = {.g = g, .budget = CF_MAX_NODES};
   ir_arena_init(&s.scratch, ctx);
   kiln_status st = KILN_OK;
-  int32_t original = g->num_nodes;
-  for (ir_node_id n = 0; n < original && !st; n++) {
+  /* num_nodes grows as bodies are copied: control flow nested in a body
+   * is copied as a node and reached later in this same walk */
+  for (ir_node_id n = 0; n < g->num_nodes && !st; n++) {
     if (g->nodes[n].dead) continue;
     switch (g->nodes[n].op) {
     case IR_OP_IF: st = inline_if(&s, n); break;
@@ -541,4 +653,73 @@ kiln_status pass_inline_control_flow(kiln_ctx *ctx, kiln_graph *g, const kiln_op
   kiln_note(ctx, "inline-control-flow: inlined %d nodes", s.inlined);
   ir_arena_free(&s.scratch);
   return st;
+}
+
+/* ---- why a control-flow node stayed ------------------------------------------------------- */
+/* The first graph input (by name) that value v depends on, or NULL. */
+static const char *input_behind(const ir_graph *g, ir_value_id v, int depth) {
+  if (v < 0 || depth > CF_EVAL_DEPTH) return NULL;
+  const ir_value *val = &g->values[v];
+  if (val->storage == IR_STORAGE_INPUT) return val->name;
+  if (val->producer < 0) return NULL;
+  const ir_node *nd = &g->nodes[val->producer];
+  for (int i = 0; i < nd->num_inputs; i++) {
+    const char *in = input_behind(g, nd->inputs[i], depth + 1);
+    if (in) return in;
+  }
+  return NULL;
+}
+
+/* "the condition is only known at run time" plus, when a graph input
+ * decides it, the --bind that would make it a constant. */
+static void run_time(const ir_graph *g, ir_value_id v, const char *what, char *buf, size_t size) {
+  const char *in = input_behind(g, v, 0);
+  if (in)
+    snprintf(buf, size, "%s is only known at run time: it depends on graph input '%s' (--bind "
+                        "%s=VALUE makes it a constant)", what, in, in);
+  else
+    snprintf(buf, size, "%s is only known at run time", what);
+}
+
+void pass_control_flow_why(ir_graph *g, ir_node_id n, char *buf, size_t size) {
+  cf_state s = {.g = g, .budget = CF_MAX_NODES};
+  ir_arena_init(&s.scratch, g->ctx);
+  const ir_node *nd = &g->nodes[n];
+  int64_t c;
+  char why[400];
+  if (nd->op == IR_OP_IF) {
+    if (known_int(&s, nd->inputs[0], &c)) {
+      snprintf(buf, size, "the condition is %s at compile time, but the %s branch could not be "
+                          "copied into the graph (more than %d nodes, or it reads a value kiln "
+                          "cannot resolve)", c ? "true" : "false", c ? "then" : "else",
+               CF_MAX_NODES);
+    } else {
+      run_time(g, nd->inputs[0], "the condition", why, sizeof why);
+      if (g->opset < 9)
+        snprintf(buf, size, "%s, and opset %d has no Where to select between both branches", why,
+                 g->opset);
+      else
+        snprintf(buf, size, "%s, and the branches' outputs differ in dtype or static shape (kiln "
+                            "computes both branches and selects, which needs equal static "
+                            "shapes)", why);
+    }
+  } else if (nd->op == IR_OP_LOOP) {
+    if (nd->inputs[0] < 0 || !known_int(&s, nd->inputs[0], &c)) {
+      run_time(g, nd->inputs[0], "the trip count", why, sizeof why);
+      snprintf(buf, size, "%s (kiln unrolls loops, so the number of iterations must be a "
+                          "constant)", why);
+    } else if (nd->num_inputs > 1 && nd->inputs[1] >= 0 && !known_int(&s, nd->inputs[1], &c)) {
+      run_time(g, nd->inputs[1], "the loop condition", why, sizeof why);
+      snprintf(buf, size, "%s (kiln unrolls loops, so every iteration's condition must be a "
+                          "constant)", why);
+    } else {
+      snprintf(buf, size, "an iteration's condition is only known at run time, or the loop is too "
+                          "long to unroll (more than %d copied nodes)", CF_MAX_NODES);
+    }
+  } else {
+    snprintf(buf, size, "kiln unrolls Scan over the static extent of the scanned axis; this one "
+                        "has run-time sequence lengths, an unknown extent or too many steps "
+                        "(more than %d copied nodes)", CF_MAX_NODES);
+  }
+  ir_arena_free(&s.scratch);
 }

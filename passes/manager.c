@@ -15,13 +15,16 @@
  *     # -----// IR after fold-constants //----- #      (text IR)
  *     // -----// IR after fold-constants //----- //   (Graphviz)
  *
- * The header is a `//` comment in both the text IR and Graphviz, so the
- * output of --print-after-all stays parseable by either tool once split.
+ * A pass the pipeline runs twice is labelled "infer-shapes #1", "#2", so
+ * every header is distinct.  The header is a comment in the text IR (#)
+ * and in Graphviz (//), so a snapshot stays parseable by either tool;
+ * with opt->print_dir each snapshot is a file of its own (NN-NAME.kir or
+ * .dot), which is what Graphviz needs: one digraph per file.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "memory.h"
 #include "passes.h"
 
 /* Longest pipeline accepted; far more than any sensible list. */
@@ -80,24 +83,104 @@ static kiln_status parse_pipeline(kiln_ctx *ctx, const char *list,
   }
 }
 
-static void print_ir(ir_graph *g, const kiln_options *opt, const char *after) {
+/* "infer-shapes", or "infer-shapes #2" for the second run of a pass the
+ * pipeline holds twice: every snapshot's header is distinct. */
+static void run_label(const kiln_pass_info *const *pipeline, int count, int at, char *buf,
+                      size_t size) {
+  int nth = 0, total = 0;
+  for (int i = 0; i < count; i++)
+    if (pipeline[i] == pipeline[at]) {
+      total++;
+      if (i <= at) nth++;
+    }
+  if (total > 1)
+    snprintf(buf, size, "%s #%d", pipeline[at]->name, nth);
+  else
+    snprintf(buf, size, "%s", pipeline[at]->name);
+}
+
+/* Prints the IR after pass p (labelled `label`, step `step` of the
+ * pipeline) to opt->print_stream, or to its own file in opt->print_dir:
+ * DIR/NN-NAME[-K].kir or .dot, one whole graph per file, so Graphviz can
+ * read each. */
+static kiln_status print_ir(ir_graph *g, const kiln_options *opt, const kiln_pass_info *p,
+                            const char *label, int step) {
   FILE *out = opt->print_stream ? opt->print_stream : stdout;
+  char path[4096];
+  if (opt->print_dir) {
+    char base[96];
+    size_t k = 0;
+    for (const char *c = label; *c && k + 1 < sizeof base; c++)
+      if (*c != ' ') base[k++] = *c == '#' ? '-' : *c;
+    base[k] = 0;
+    snprintf(path, sizeof path, "%s/%02d-%s.%s", opt->print_dir, step, base,
+             opt->dot ? "dot" : "kir");
+    out = fopen(path, "w");
+    if (!out) {
+      kiln_error(g->ctx, "cannot write '%s': %s", path, strerror(errno));
+      return KILN_ERR_IO;
+    }
+  }
   /* a comment in the format being printed, so a snapshot saved to a file
    * still parses (the text IR's comments start with '#', DOT's with //) */
   if (opt->dot)
-    fprintf(out, "// -----// IR after %s //----- //\n", after);
+    fprintf(out, "// -----// IR after %s //----- //\n", label);
   else
-    fprintf(out, "# -----// IR after %s //----- #\n", after);
+    fprintf(out, "# -----// IR after %s //----- #\n", label);
   if (opt->dot) {
-    ir_print_dot(g, out);
+    ir_print_dot_options(g, out, opt->hide_constants);
   } else {
     ir_print_options po = {.full_constants = opt->full_constants, .summary_bytes = 64};
     ir_print(g, out, &po);
   }
-  /* the plan's numbers, as comments the text parser (#) or Graphviz (//)
-   * skips, so a dump split at the headers still reads back */
-  if (!strcmp(after, "plan-memory")) ir_memory_report_prefixed(g, out, opt->dot ? "// " : "# ");
-  fflush(out);
+  /* what the pass adds (the plan's numbers), as comments the text parser
+   * (#) or Graphviz (//) skips, so a dump split at the headers reads back */
+  if (p->print_extra) p->print_extra(g, out, opt->dot ? "// " : "# ");
+  if (opt->print_dir) {
+    if (fclose(out) != 0) {
+      kiln_error(g->ctx, "cannot write '%s': %s", path, strerror(errno));
+      return KILN_ERR_IO;
+    }
+  } else {
+    fflush(out);
+  }
+  return KILN_OK;
+}
+
+/* True if every live node's outputs have static shapes. */
+static bool all_static(const ir_graph *g) {
+  for (ir_node_id n = 0; n < g->num_nodes; n++) {
+    const ir_node *nd = &g->nodes[n];
+    for (int k = 0; !nd->dead && k < nd->num_outputs; k++)
+      if (nd->outputs[k] >= 0 && !ir_shape_is_static(&g->values[nd->outputs[k]].shape)) return false;
+  }
+  return true;
+}
+
+bool kiln_inputs_static(kiln_ctx *ctx, const kiln_graph *g, bool report) {
+  bool ok = true;
+  for (int i = 0; i < g->num_inputs; i++) {
+    const ir_value *v = &g->values[g->inputs[i]];
+    if (v->shape.rank < 0) {
+      if (report)
+        kiln_error(ctx, "input '%s' has an unknown rank: give its shape with --shape %s=D0,D1,...",
+                   v->name, v->name);
+      ok = false;
+      continue;
+    }
+    for (int d = 0; d < v->shape.rank; d++) {
+      int64_t dim = v->shape.dims[d];
+      if (ir_dim_is_static(dim)) continue;
+      if (report)
+        kiln_error(ctx, "input '%s' has a symbolic dim%s%s%s: fix it with --shape %s=D0,D1,...",
+                   v->name, ir_dim_is_sym(dim) ? " '" : "",
+                   ir_dim_is_sym(dim) ? g->syms[ir_dim_sym(dim)] : "",
+                   ir_dim_is_sym(dim) ? "'" : "", v->name);
+      ok = false;
+      break;
+    }
+  }
+  return ok;
 }
 
 /* Checks the input graph (after == NULL) in every build: it comes from a
@@ -116,15 +199,42 @@ static kiln_status verify(ir_graph *g, const char *after) {
   return KILN_OK;
 }
 
+/* The default pipeline with kiln_rotate_passes inserted before the pass
+ * kiln_rotate_before, into buf as a string, so that messages quoting the
+ * pipeline show what runs.  The registry's strings hold no spaces (they
+ * are one name per line), so the name is found by its commas.  False if
+ * the name is missing or buf too small. */
+static bool rotate_pipeline(char *buf, size_t size) {
+  const char *list = kiln_default_pipeline;
+  size_t name = strlen(kiln_rotate_before);
+  for (const char *p = list; *p;) {
+    const char *end = strchr(p, ',');
+    if (!end) end = p + strlen(p);
+    if ((size_t)(end - p) == name && !strncmp(p, kiln_rotate_before, name)) {
+      int n = snprintf(buf, size, "%.*s%s,%s", (int)(p - list), list, kiln_rotate_passes, p);
+      return n > 0 && (size_t)n < size;
+    }
+    p = *end ? end + 1 : end;
+  }
+  return false;
+}
+
 kiln_status kiln_run_passes(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
   kiln_options defaults;
   if (!opt) {
     kiln_options_init(&defaults);
     opt = &defaults;
   }
-  const char *list = opt->passes            ? opt->passes
-                     : opt->rotate != KILN_ROTATE_NONE ? kiln_rotate_pipeline
-                                                       : kiln_default_pipeline;
+  const char *list = opt->passes ? opt->passes : kiln_default_pipeline;
+  char rotated[1024];
+  if (!opt->passes && opt->rotate != KILN_ROTATE_NONE) {
+    if (!rotate_pipeline(rotated, sizeof rotated)) {
+      kiln_error(ctx, "--rotate: the default pipeline has no %s to put fuse-rotations before "
+                 "(a kiln bug: please report)", kiln_rotate_before);
+      return KILN_ERR_INTERNAL;
+    }
+    list = rotated;
+  }
   const kiln_pass_info *pipeline[MAX_PIPELINE];
   int count;
   kiln_status st = parse_pipeline(ctx, list, pipeline, &count);
@@ -151,13 +261,35 @@ kiln_status kiln_run_passes(kiln_ctx *ctx, kiln_graph *g, const kiln_options *op
   if (st) return st;
   for (int i = 0; i < count; i++) {
     const kiln_pass_info *p = pipeline[i];
-    kiln_note(ctx, "running pass %s on %d nodes", p->name, g->num_nodes);
+    char label[96];
+    run_label(pipeline, count, i, label, sizeof label);
+    if (p->needs_static_inputs && !kiln_inputs_static(ctx, g, !opt->symbolic_ok)) {
+      if (!opt->symbolic_ok) return KILN_ERR_INVALID_ARGUMENT;
+      /* dump shows what it can of a model with symbolic dims */
+      kiln_warn(ctx, "%s skipped: the model's inputs have symbolic dims (fix them with --shape "
+                "INPUT=D0,D1,...)", p->name);
+      continue;
+    }
+    if (p->needs_static_inputs && opt->symbolic_ok && !all_static(g)) {
+      /* and of one whose shapes stay open for another reason (control
+       * flow kiln cannot copy, data-dependent shapes) */
+      kiln_warn(ctx, "%s skipped: some values have no static shape (kiln compile says why)",
+                p->name);
+      continue;
+    }
+    kiln_note(ctx, "running pass %s on %d nodes", label, g->num_nodes);
+    double t0 = kiln_clock();
     st = p->run(ctx, g, opt);
+    char phase[112];
+    snprintf(phase, sizeof phase, "pass %s", label);
+    kiln_time(ctx, phase, kiln_clock() - t0);
     if (st) return st;
     st = verify(g, p->name);
     if (st) return st;
-    if (opt->print_after_all || (opt->print_after && !strcmp(opt->print_after, p->name)))
-      print_ir(g, opt, p->name);
+    if (opt->print_after_all || (opt->print_after && !strcmp(opt->print_after, p->name))) {
+      st = print_ir(g, opt, p, label, i + 1);
+      if (st) return st;
+    }
   }
   return KILN_OK;
 }

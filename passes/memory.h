@@ -43,6 +43,9 @@ bool ir_mem_is_view(ir_op op);
  * every output element is computed from the input elements at the same
  * flat index, read before the write. */
 bool ir_mem_in_place_ok(ir_op op);
+/* True if op's output may take the bytes of its input i (the elementwise
+ * ops: any input; fused kernels: their residual). */
+bool ir_mem_in_place_input(ir_op op, int i);
 
 /* How a value uses the workspace. */
 typedef enum {

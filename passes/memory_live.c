@@ -76,6 +76,14 @@ bool ir_mem_in_place_ok(ir_op op) {
   }
 }
 
+bool ir_mem_in_place_input(ir_op op, int i) {
+  /* a fused kernel reads its residual (input 3) element by element as it
+   * writes the same element, in the first K block, so the output may take
+   * the residual's bytes; its other inputs are read across many outputs */
+  if (op == IR_OP_FUSED_CONV || op == IR_OP_FUSED_MAT_MUL) return i == 3;
+  return ir_mem_in_place_ok(op);
+}
+
 int64_t ir_mem_numel(const ir_graph *g, ir_value_id v) {
   return ir_shape_numel(&g->values[v].shape);
 }
@@ -306,9 +314,9 @@ static bool in_place_pair(const ir_graph *g, const derived *d, ir_value_id a, ir
   int32_t t = lv->def[y];
   if (lv->last[a] != t || lv->kind[y] != IR_MEM_OWN) return false;
   const ir_node *nd = &g->nodes[lv->order[t]];
-  if (!ir_mem_in_place_ok(nd->op) || nd->num_outputs != 1 || nd->outputs[0] != y) return false;
+  if (nd->num_outputs != 1 || nd->outputs[0] != y) return false;
   bool is_input = false;
-  for (int i = 0; i < nd->num_inputs; i++) is_input |= nd->inputs[i] == a;
+  for (int i = 0; i < nd->num_inputs; i++) is_input |= nd->inputs[i] == a && ir_mem_in_place_input(nd->op, i);
   return is_input && g->values[a].offset == g->values[y].offset && lv->bytes[a] == lv->bytes[y] &&
          ir_mem_numel(g, a) == ir_mem_numel(g, y);
 }
@@ -367,7 +375,7 @@ static bool derive(const ir_graph *g, derived *d, char *why, size_t why_size) {
           d->split_slices++;
         }
       }
-    } else if (ir_mem_in_place_ok(nd->op) && nd->num_outputs == 1 && nd->outputs[0] >= 0 &&
+    } else if (nd->num_outputs == 1 && nd->outputs[0] >= 0 &&
                in_ws(d, nd->outputs[0])) {
       for (int i = 0; i < nd->num_inputs; i++)
         if (nd->inputs[i] >= 0 && in_ws(d, nd->inputs[i]) &&

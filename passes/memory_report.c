@@ -182,8 +182,8 @@ void ir_memory_svg(const ir_graph *g, FILE *out) {
           LEFT + pw / 2, SVG_H - 24);
   fprintf(out,
           "<text transform=\"translate(22 %.1f) rotate(-90)\" text-anchor=\"middle\">"
-          "workspace offset (bytes)</text>\n",
-          TOP + ph / 2);
+          "workspace offset (%s, as the ticks)</text>\n",
+          TOP + ph / 2, units[unit]);
 
   /* one rectangle per tensor: own bytes filled, views dashed on top */
   for (int pass = 0; planned && pass < 2; pass++) {

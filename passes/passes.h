@@ -7,10 +7,11 @@
  * fold_constants.c).  The registry (registry.c) lists every pass once with
  * a one-line description; the pass manager runs a pipeline from it:
  *
- *     import -> infer-shapes -> simplify -> fold-constants -> infer-shapes
- *            -> simplify -> eliminate-dead-code -> [later: fuse-ops,
- *               reorder-layout, quantize, prune, fuse-rotations,
- *               plan-memory] -> lower
+ *     import -> infer-shapes -> simplify -> fold-constants
+ *            -> inline-control-flow -> infer-shapes -> simplify
+ *            -> fold-constants -> eliminate-dead-code
+ *            -> [--rotate: fuse-rotations -> eliminate-dead-code]
+ *            -> fuse-ops -> reorder-layout -> plan-memory -> lower
  *
  * Between passes it re-runs the verifier in builds with assertions (the
  * default debugoptimized build), and prints the IR after a named pass or
@@ -28,15 +29,29 @@ typedef struct kiln_pass_info {
   const char *name;      /* kebab-case verb: "fold-constants" */
   kiln_pass_fn run;
   const char *doc;       /* one line for `kiln dump --help` and docs/passes.md */
+  /* The pass needs every graph input's dims to be numbers (plan-memory
+   * sizes every tensor).  The manager checks that first and reports the
+   * --shape fix, or skips the pass with a note under opt->symbolic_ok. */
+  bool needs_static_inputs;
+  /* What a dump after this pass adds below the IR (plan-memory: the
+   * plan's numbers), each line starting with `prefix`; NULL: nothing. */
+  void (*print_extra)(const kiln_graph *g, FILE *out, const char *prefix);
 } kiln_pass_info;
 
 extern const kiln_pass_info kiln_pass_table[];
 extern const int kiln_pass_count;
 
-/* The pipeline `kiln dump` and `kiln compile` run when --passes is absent. */
+/* The pipeline every command runs when --passes is absent (registry.c):
+ * comma-separated names, ending with plan-memory. */
 extern const char kiln_default_pipeline[];
-/* The pipeline when opt->rotate asks for rotations and --passes is absent. */
-extern const char kiln_rotate_pipeline[];
+/* True if every graph input has static dims; otherwise, with `report`,
+ * reports each one that does not (naming the symbol and the --shape
+ * fix).  Defined in manager.c. */
+bool kiln_inputs_static(kiln_ctx *ctx, const kiln_graph *g, bool report);
+/* What opt->rotate adds to the default pipeline (registry.c): the passes
+ * kiln_rotate_passes, inserted before the pass named kiln_rotate_before. */
+extern const char kiln_rotate_passes[];
+extern const char kiln_rotate_before[];
 
 const kiln_pass_info *kiln_pass_find(const char *name);
 /* Runs a comma-separated list of passes (opt->passes, or the default
@@ -48,6 +63,8 @@ kiln_status pass_fold_constants(kiln_ctx *ctx, kiln_graph *g, const kiln_options
 kiln_status pass_eliminate_dead_code(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_simplify(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_inline_control_flow(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_fuse_ops(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_plan_memory(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_fuse_rotations(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 
@@ -65,5 +82,10 @@ kiln_status pass_infer_node(ir_graph *g, ir_node_id n);
  * graph outputs.  Conservative: any name a subgraph mentions counts.
  * Defined in eliminate_dead_code.c. */
 void pass_mark_captured(const ir_graph *g, bool *captured);
+/* Why inline-control-flow left If/Loop/Scan node n in the graph, in the
+ * user's terms (which input to --bind, ...), written into buf.  Used by
+ * code generation's refusal and by `kiln ops`.  Defined in
+ * inline_control_flow.c. */
+void pass_control_flow_why(ir_graph *g, ir_node_id n, char *buf, size_t size);
 
 #endif

@@ -58,6 +58,7 @@
  * the contract the code generator follows.
  */
 #include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,12 +239,12 @@ static void share(plan *p, bool slices) {
   }
   for (int32_t s = 0; s < lv->num_steps; s++) {
     const ir_node *nd = &g->nodes[lv->order[s]];
-    if (!ir_mem_in_place_ok(nd->op) || nd->num_outputs != 1) continue;
+    if (nd->num_outputs != 1) continue;
     ir_value_id y = nd->outputs[0];
     if (y < 0 || lv->kind[y] != IR_MEM_OWN || !in_ws(p, y)) continue;
     for (int i = 0; i < nd->num_inputs; i++) {
       ir_value_id x = nd->inputs[i];
-      if (x < 0 || !in_ws(p, x) || lv->bytes[x] != lv->bytes[y] || lv->last[x] != s ||
+      if (x < 0 || !ir_mem_in_place_input(nd->op, i) || !in_ws(p, x) || lv->bytes[x] != lv->bytes[y] || lv->last[x] != s ||
           ir_mem_numel(g, x) != ir_mem_numel(g, y))
         continue;
       /* only between buffers of exactly this size */
@@ -622,16 +623,47 @@ static kiln_status write_outputs(kiln_ctx *ctx, const ir_graph *g, const kiln_op
   if (opt && opt->memory_svg) {
     FILE *f = fopen(opt->memory_svg, "w");
     if (!f) {
-      kiln_error(ctx, "cannot write the memory picture '%s'", opt->memory_svg);
+      kiln_error(ctx, "cannot write the memory picture '%s': %s", opt->memory_svg, strerror(errno));
       return KILN_ERR_IO;
     }
     ir_memory_svg(g, f);
     if (fclose(f) != 0) {
-      kiln_error(ctx, "cannot write the memory picture '%s'", opt->memory_svg);
+      kiln_error(ctx, "cannot write the memory picture '%s': %s", opt->memory_svg, strerror(errno));
       return KILN_ERR_IO;
     }
   }
   return KILN_OK;
+}
+
+/* The control-flow node (If, Loop, Scan) value v comes from, directly or
+ * through other nodes, or IR_NONE. */
+static ir_node_id control_flow_behind(const ir_graph *g, ir_value_id v, int depth) {
+  ir_node_id p = v >= 0 ? g->values[v].producer : IR_NONE;
+  if (p < 0 || depth > 256) return IR_NONE;
+  ir_op op = g->nodes[p].op;
+  if (op == IR_OP_IF || op == IR_OP_LOOP || op == IR_OP_SCAN) return p;
+  for (int i = 0; i < g->nodes[p].num_inputs; i++) {
+    ir_node_id c = control_flow_behind(g, g->nodes[p].inputs[i], depth + 1);
+    if (c >= 0) return c;
+  }
+  return IR_NONE;
+}
+
+/* Reports why value `bad` has no static size in the user's terms: control
+ * flow inline-control-flow could not copy (with its reason), or else a
+ * symbolic input dim. */
+static void explain_no_size(ir_graph *g, ir_value_id bad) {
+  ir_node_id cf = control_flow_behind(g, bad, 0);
+  if (cf >= 0) {
+    char why[640];
+    pass_control_flow_why(g, cf, why, sizeof why);
+    ir_error_node(g, cf, "cannot be compiled: %s", why);
+    return;
+  }
+  ir_error_node(g, g->values[bad].producer,
+                "value '%s' has no static size; plan-memory needs every activation's size "
+                "(fix symbolic input dims with --shape)",
+                g->values[bad].name);
 }
 
 kiln_status pass_plan_memory(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
@@ -643,10 +675,7 @@ kiln_status pass_plan_memory(kiln_ctx *ctx, kiln_graph *g, const kiln_options *o
   ir_value_id bad;
   ir_mem_live_compute(g, NULL, 0, &lv, &bad);
   if (bad != IR_NONE) {
-    ir_error_node(g, g->values[bad].producer,
-                  "value '%s' has no static size; plan-memory needs every activation's size "
-                  "(fix symbolic input dims with --shape)",
-                  g->values[bad].name);
+    explain_no_size(g, bad);
     ir_mem_live_free(g, &lv);
     return KILN_ERR_UNSUPPORTED;
   }

@@ -4,49 +4,82 @@
  * The table is the single list `--passes` names are checked against, that
  * `kiln dump --help` prints and that docs/passes.md mirrors.  Adding a pass
  * means writing passes/NAME.c, declaring pass_NAME in passes.h and adding
- * one row here.  Rows are in the order of the default pipeline, then the
- * passes that only run when asked for.
+ * one row here.  Rows are in the order of the default pipeline (with
+ * fuse-rotations where --rotate hadamard puts it), then the passes that
+ * only run when asked for.
  */
 #include "passes.h"
 
 #include <string.h>
 
+#include "memory.h"
+
 const kiln_pass_info kiln_pass_table[] = {
-    {"infer-shapes", pass_infer_shapes,
-     "apply --shape overrides, then infer every value's dtype and shape"},
-    {"simplify", pass_simplify,
-     "remove no-op nodes: Identity, inference Dropout, same-type Cast, same-shape Reshape, ..."},
-    {"fold-constants", pass_fold_constants,
-     "evaluate nodes whose inputs are constants (and Shape/Size of static shapes)"},
-    {"inline-control-flow", pass_inline_control_flow,
-     "unroll Loop and Scan with static trip counts, resolve or select If branches"},
-    {"eliminate-dead-code", pass_eliminate_dead_code,
-     "remove nodes and constants no graph output depends on"},
-    {"fuse-rotations", pass_fuse_rotations,
-     "fold Hadamard rotations into a transformer's weights (QuaRot); --rotate hadamard"},
-    {"plan-memory", pass_plan_memory,
-     "fix the execution order and give every activation a 64-byte aligned workspace offset"},
+    {.name = "infer-shapes", .run = pass_infer_shapes,
+     .doc = "apply --shape overrides, then infer every value's dtype and shape"},
+    {.name = "simplify", .run = pass_simplify,
+     .doc = "remove no-op nodes: Identity, inference Dropout, same-type Cast, same-shape Reshape, ..."},
+    {.name = "fold-constants", .run = pass_fold_constants,
+     .doc = "evaluate nodes whose inputs are constants (and Shape/Size of static shapes)"},
+    {.name = "inline-control-flow", .run = pass_inline_control_flow,
+     .doc = "unroll Loop and Scan with static trip counts, resolve or select If branches"},
+    {.name = "eliminate-dead-code", .run = pass_eliminate_dead_code,
+     .doc = "remove nodes and constants no graph output depends on"},
+    {.name = "fuse-rotations", .run = pass_fuse_rotations,
+     .doc = "fold Hadamard rotations into a transformer's weights (QuaRot); --rotate hadamard"},
+    {.name = "fuse-ops", .run = pass_fuse_ops,
+     .doc = "fold BatchNormalization into convolutions; bias, residual Add and activation into "
+            "FusedConv / FusedMatMul epilogues"},
+    {.name = "reorder-layout", .run = pass_reorder_layout,
+     .doc = "fix each GEMM kernel's schedule and pack its constant weights into the panels it reads"},
+    {.name = "plan-memory", .run = pass_plan_memory,
+     .doc = "fix the execution order and give every activation a 64-byte aligned workspace offset",
+     .needs_static_inputs = true, .print_extra = ir_memory_report_prefixed},
 };
 const int kiln_pass_count = (int)(sizeof kiln_pass_table / sizeof kiln_pass_table[0]);
 
 /*
+ * The default pipeline: what `kiln compile`, `run`, `dump`, `bench` and the
+ * conformance tests run when --passes is absent.  One pass per line, so
+ * adding a pass to it is one line.
+ *
  * Shapes first, so simplify can see same-shape Reshapes; simplify before
  * folding, so Identity chains do not hide constants; control flow after
  * folding, which settles trip counts and conditions, then inference,
  * simplify and folding again, because folding makes torch's
  * Shape->Gather->Concat->Reshape chains static and their Reshapes often
  * turn out to be no-ops (and unrolled bodies fold further); dead code
- * last, to sweep what the others orphaned.
+ * next, to sweep what the others orphaned; fusion on the final graph, so
+ * that it sees every reader of a value it folds away; then the kernels'
+ * schedules and packed weights, and the memory plan last, once the graph,
+ * every shape and every kernel's scratch are final.
  */
 const char kiln_default_pipeline[] =
-    "infer-shapes,simplify,fold-constants,inline-control-flow,infer-shapes,simplify,"
-    "fold-constants,eliminate-dead-code";
+    "infer-shapes,"
+    "simplify,"
+    "fold-constants,"
+    "inline-control-flow,"
+    "infer-shapes,"
+    "simplify,"
+    "fold-constants,"
+    "eliminate-dead-code,"
+    "fuse-ops,"
+    "reorder-layout,"
+    "plan-memory";
 
-/* --rotate hadamard: the default pipeline, then the rotation on the
- * simplified, folded graph, then a sweep of the weights it replaced. */
-const char kiln_rotate_pipeline[] =
-    "infer-shapes,simplify,fold-constants,inline-control-flow,infer-shapes,simplify,"
-    "fold-constants,eliminate-dead-code,fuse-rotations,eliminate-dead-code";
+/*
+ * --rotate hadamard: these passes go into the default pipeline just before
+ * kiln_rotate_before (the pass manager splices them in, so the pipeline
+ * above stays the one list).  The rotation wants the simplified, folded,
+ * swept graph, and its dead-code sweep drops the weights it replaced; both
+ * must come before fuse-ops, whose kiln.FusedMatMul nodes the rotation's
+ * matcher does not know, and before reorder-layout packs the weights the
+ * rotation rewrites.
+ */
+const char kiln_rotate_passes[] =
+    "fuse-rotations,"
+    "eliminate-dead-code";
+const char kiln_rotate_before[] = "fuse-ops";
 
 const kiln_pass_info *kiln_pass_find(const char *name) {
   for (int i = 0; i < kiln_pass_count; i++)

@@ -60,6 +60,8 @@ typedef enum {
   KILN_ERR_LIMIT = 7,            /* a hard limit was exceeded */
   KILN_ERR_WEIGHTS = 8,          /* weights file missing or mismatched */
   KILN_ERR_INTERNAL = 9,         /* a bug in kiln: please report */
+  KILN_ERR_INDEX_RANGE = 10,     /* run: an index input (Gather, GatherElements,
+                                  * GatherND) is out of range; outputs unspecified */
   KILN_STATUS_COUNT_
 } kiln_status;
 

@@ -3,7 +3,10 @@
  */
 #include "kiln.h"
 
-static const char *const status_names[KILN_STATUS_COUNT_] = {
+/* Sized by its rows so the assertion below fails when a status is added
+ * at the end of kiln_status without a name; tests/unit/test_tables.c
+ * checks that every status has one. */
+static const char *const status_names[] = {
     [KILN_OK] = "success",
     [KILN_ERR_INVALID_ARGUMENT] = "invalid argument (null pointer, bad option or shape)",
     [KILN_ERR_MISALIGNED] = "workspace is not 64-byte aligned",
@@ -14,6 +17,7 @@ static const char *const status_names[KILN_STATUS_COUNT_] = {
     [KILN_ERR_LIMIT] = "a hard limit was exceeded",
     [KILN_ERR_WEIGHTS] = "weights file missing or does not match the model",
     [KILN_ERR_INTERNAL] = "internal error in kiln",
+    [KILN_ERR_INDEX_RANGE] = "an index input is out of range (a Gather index past the data, such as a token id past the vocabulary)",
 };
 _Static_assert(sizeof status_names / sizeof status_names[0] == KILN_STATUS_COUNT_,
                "status names out of step with kiln_status");

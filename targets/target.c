@@ -58,6 +58,8 @@ static const field fields[] = {
     {"features", F_FEATURES, AT(features), 0, true},
     {"vector_bits", F_INT, AT(vector_bits), 0, true},
     {"vector_features", F_VECTOR_MAP, AT(vector_features), AT(num_vector_features), false},
+    {"vector_registers", F_INT, AT(vector_registers), 0, true},
+    {"register_features", F_VECTOR_MAP, AT(register_features), AT(num_register_features), false},
     {"sign_extend_i32", F_BOOL, AT(sign_extend_i32), 0, true},
     {"cross_cc", F_STRING, AT(cross_cc), 0, true},
     {"qemu", F_STRING, AT(qemu), 0, true},
@@ -378,4 +380,12 @@ int tgt_vector_bits(const tgt_desc *d, const char *features) {
     if (d->vector_features[i].bits > bits && has_feature(features, d->vector_features[i].feature))
       bits = d->vector_features[i].bits;
   return bits;
+}
+
+int tgt_vector_registers(const tgt_desc *d, const char *features) {
+  int regs = d->vector_registers;
+  for (int i = 0; i < d->num_register_features; i++)
+    if (d->register_features[i].bits > regs && has_feature(features, d->register_features[i].feature))
+      regs = d->register_features[i].bits;
+  return regs;
 }

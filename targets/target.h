@@ -50,6 +50,10 @@ typedef struct tgt_desc {
   int vector_bits;                          /* SIMD register width with those (0: none) */
   tgt_vector_feature vector_features[TGT_LIST_MAX]; /* features that widen vectors */
   int num_vector_features;
+  int vector_registers;                     /* SIMD (or FP) registers kernels may block into */
+  tgt_vector_feature register_features[TGT_LIST_MAX]; /* features that add registers
+                                             * (+avx512f: 32); `bits` holds the count */
+  int num_register_features;
   bool sign_extend_i32;                     /* C ABI: 32-bit ints sign-extended in registers */
   char cross_cc[TGT_NAME_MAX];              /* C cross compiler: runtime objects, tests */
   char qemu[TGT_NAME_MAX];                  /* user-mode emulator running its programs */
@@ -86,5 +90,9 @@ kiln_status tgt_find(kiln_ctx *ctx, const char *triple, tgt_desc *out, char *can
 /* The vector register width for an LLVM feature string: the widest of
  * d->vector_bits and the listed vector features enabled in `features`. */
 int tgt_vector_bits(const tgt_desc *d, const char *features);
+/* The vector registers a kernel may hold accumulators in with those
+ * features: the largest of d->vector_registers and the listed
+ * register_features enabled in `features`. */
+int tgt_vector_registers(const tgt_desc *d, const char *features);
 
 #endif /* KILN_TARGET_H */

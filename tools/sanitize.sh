@@ -5,6 +5,7 @@
 #   unit   Check tests (importer, parser, verifier, passes, limits, codegen)
 #   ir     text-IR tests (parse, print, passes, verifier messages)
 #   bad    every malformed input of tests/bad through `kiln dump`
+#   cli    the command line: every subcommand, its options and its errors
 #   onnx   the ONNX backend conformance suite: every model imported,
 #          compiled, JIT-run with the runtime and compared (about a minute)
 #
@@ -27,7 +28,7 @@ ninja -C "$build" -j2 || { echo "build failed"; echo "0 passed, 1 failed"; exit 
 export ASAN_OPTIONS=detect_leaks=1:exitcode=86:detect_stack_use_after_return=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=86
 export LSAN_OPTIONS=exitcode=86
-meson test -C "$build" --print-errorlogs --num-processes 2 --suite unit --suite ir --suite bad \
+meson test -C "$build" --print-errorlogs --num-processes 2 --suite unit --suite ir --suite bad --suite cli \
   --suite onnx \
   ${KILN_TEST_ARGS:-}
 status=$?

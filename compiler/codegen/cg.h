@@ -67,6 +67,16 @@ typedef struct cg_target {
  * targets/<isa>/target.yaml names (aarch64-linux-gnu, arm64-linux-gnu,
  * riscv64gc-unknown-linux-gnu, ...): that ISA's portable CPU and features
  * unless `cpu` names one (an explicit CPU brings its own features). */
+/* `--cpu help`: the CPU names LLVM knows for --target (host if NULL), one
+ * per line to out. */
+kiln_status cg_list_cpus(kiln_ctx *ctx, const char *target, FILE *out);
+/* Checks --target and --cpu as compile would use them (cg_target_init,
+ * then dispose): an unknown arch, OS or CPU is reported here. */
+kiln_status cg_check_target(kiln_ctx *ctx, const char *target, const char *cpu);
+/* Checks that LLVM knows every feature in the comma-separated `features`
+ * for triple and cpu (the target descriptions' lists, in tests). */
+kiln_status cg_check_features(kiln_ctx *ctx, const char *triple, const char *cpu,
+                              const char *features);
 kiln_status cg_target_init(kiln_ctx *ctx, cg_target *t, const char *target, const char *cpu,
                            int opt_level);
 void cg_target_dispose(cg_target *t);
@@ -130,6 +140,14 @@ void cg_set_weights_hash(LLVMModuleRef m, const char *name, uint64_t hash);
 /* Writes OUTDIR/libNAME.a, OUTDIR/NAME.h and OUTDIR/kiln.h (library.c). */
 kiln_status cg_write_library(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt,
                              const char *name, const char *outdir);
+/* What cg_write_library_info reports about the library it wrote. */
+typedef struct cg_library_info {
+  int64_t workspace_size;    /* bytes of NAME_WORKSPACE_SIZE */
+  int64_t weights_file_size; /* bytes of NAME.weights; 0 with embedded weights */
+} cg_library_info;
+/* cg_write_library, filling *info (if non-NULL) on success. */
+kiln_status cg_write_library_info(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt,
+                                  const char *name, const char *outdir, cg_library_info *info);
 
 /* A model compiled into this process (jit.c). */
 typedef struct cg_jit cg_jit;
@@ -230,6 +248,7 @@ typedef struct cg_state {
   ir_arena arena;            /* scratch for the whole build */
   int num_kernels;
   int64_t scratch_bytes;     /* asked for by cg_kernel_scratch, taken by cg_kernel_begin */
+  int64_t scratch_end;       /* end of the largest kernel scratch (shared by all kernels) */
   /* external weights (NULL weights: embedded) */
   cg_weights *weights;
   LLVMBasicBlockRef run_wcheck; /* NAME_run's block that finds the mapping */
@@ -262,6 +281,11 @@ void cg_kernel_end(cg_state *s, cg_kernel *k);
 /* Makes value `view` share the bytes of value `of` (Reshape and friends);
  * no code is emitted.  Graph outputs are copied at the end of the run. */
 void cg_alias(cg_state *s, ir_value_id view, ir_value_id of);
+/* The pointer to v's bytes in NAME_run (for code a hook adds to NAME_run
+ * itself, such as run-time checks; kernels get theirs as arguments). */
+LLVMValueRef cg_value_ptr(cg_state *s, ir_value_id v);
+/* In NAME_run at s->rb: `if (bad) return status;`, continuing after it. */
+void cg_run_fail_if(cg_state *s, LLVMValueRef bad, int status);
 
 /* Shape and size of a value (static by now). */
 static inline const ir_shape *cg_shape(const cg_state *s, ir_value_id v) {
@@ -459,6 +483,10 @@ kiln_status lower_variadic(cg_state *s, int32_t n);
 kiln_status lower_where(cg_state *s, int32_t n);
 kiln_status lower_clip(cg_state *s, int32_t n);
 kiln_status lower_cast(cg_state *s, int32_t n);
+/* f32 x through unary op's scalar function, reading node n's attributes;
+ * cg_unary_has_scalar tells which ops have one. */
+LLVMValueRef cg_unary_scalar(cg_state *s, int32_t n, ir_op op, LLVMValueRef x);
+bool cg_unary_has_scalar(ir_op op);
 /* lower_matmul.c */
 kiln_status lower_matmul(cg_state *s, int32_t n);
 kiln_status lower_gemm(cg_state *s, int32_t n);

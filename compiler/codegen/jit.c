@@ -99,7 +99,9 @@ kiln_status cg_jit_compile(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt, 
   LLVMModuleRef m = NULL;
   LLVMMemoryBufferRef obj = NULL;
   int64_t ws;
+  double t0 = kiln_clock();
   st = cg_build_module(ctx, g, &t, name, opt ? opt->threads : 0, NULL, c, &m, &ws);
+  kiln_time(ctx, "lowering to LLVM IR", kiln_clock() - t0);
   if (!st) st = cg_optimize(ctx, &t, m);
   if (!st) st = cg_emit_object(ctx, &t, m, &obj);
   if (m) LLVMDisposeModule(m);

@@ -117,6 +117,11 @@ static kiln_status make_dir(kiln_ctx *ctx, const char *dir) {
 
 kiln_status cg_write_library(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt,
                              const char *name, const char *outdir) {
+  return cg_write_library_info(ctx, g, opt, name, outdir, NULL);
+}
+
+kiln_status cg_write_library_info(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt,
+                                  const char *name, const char *outdir, cg_library_info *info) {
   cg_target t;
   kiln_status st = cg_target_init(ctx, &t, opt->target, opt->cpu, opt->opt_level);
   if (st) return st;
@@ -139,7 +144,9 @@ kiln_status cg_write_library(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt
   cg_weights weights;
   cg_weights_init(&weights, ctx, g);
   char path[4096], objname[160];
+  double t0 = kiln_clock();
   st = cg_build_module(ctx, g, &t, name, opt->threads, external ? &weights : NULL, c, &m, &ws);
+  kiln_time(ctx, "lowering to LLVM IR", kiln_clock() - t0);
   if (!st) st = make_dir(ctx, outdir);
   if (!st && external) {
     snprintf(path, sizeof path, "%s/%s.weights", outdir, name);
@@ -167,6 +174,10 @@ kiln_status cg_write_library(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt
   for (int i = 0; !st && i < cg_shipped_files_count; i++) {
     snprintf(path, sizeof path, "%s/%s", outdir, cg_shipped_files[i].name);
     st = write_file(ctx, path, cg_shipped_files[i].data, cg_shipped_files[i].size);
+  }
+  if (!st && info) {
+    info->workspace_size = ws;
+    info->weights_file_size = wsize;
   }
   if (obj) LLVMDisposeMemoryBuffer(obj);
   if (m) LLVMDisposeModule(m);

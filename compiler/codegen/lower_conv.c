@@ -46,9 +46,11 @@
  * order fixed at compile time, whatever the partition, so results do not
  * depend on the thread count.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "cg.h"
+#include "kernels/gemm.h"
 
 /* Output channels per group from which channel blocks pay off. */
 enum { CONV_BLOCK_MIN = 8 };
@@ -250,6 +252,62 @@ static void emit_blocks(cg_state *s, int32_t n, const conv_info *q, const float 
   cg_kernel_end(s, k);
 }
 
+/* ---- as a GEMM (kernels/gemm.c) -------------------------------------------------- */
+/* Per image and group: Y[m, p] = sum_k W[m, k] * cols[k, p] with k over
+ * (input channel, kernel position) and p over output positions.  W is
+ * packed into mr-row panels at compile time; the columns are the image
+ * itself for a 1x1 convolution with unit stride and no padding, otherwise
+ * they are gathered (im2col) block by block into scratch. */
+static kiln_status emit_gemm(cg_state *s, int32_t n, const conv_info *q, const float *w, bool fused) {
+  const cg_window *win = &q->win;
+  bool two = q->nsp == 2;
+  cg_gemm g;
+  cg_gemm_init(&g);
+  g.M = q->Mg, g.N = q->out_plane, g.K = q->Cg * q->ksize, g.name = s->g->values[cg_in(s, n, 1)].name;
+  g.batch_rank = 2;
+  g.batch_dims[0] = q->N, g.batch_dims[1] = q->group;
+  g.a_kind = CG_OPND_PANELS, g.a_data = w, g.a_data_rs = g.K, g.a_data_cs = 1;
+  const ir_layout *wl = &s->g->values[cg_in(s, n, 1)].layout;
+  g.a_packed = wl->kind == IR_LAYOUT_PACKED;
+  g.a_bstr[0] = 0, g.a_bstr[1] = 1;
+  g.c_out = 0, g.ldc = q->out_plane;
+  g.c_bstr[0] = q->M * q->out_plane, g.c_bstr[1] = q->Mg * q->out_plane;
+  g.b_bstr[0] = q->C * q->in_plane, g.b_bstr[1] = q->Cg * q->in_plane;
+  g.b_in = 0;
+  bool pointwise = q->ksize == 1;
+  for (int d = 0; d < q->nsp; d++)
+    pointwise = pointwise && win->stride[d] == 1 && win->pad_begin[d] == 0 && win->pad_end[d] == 0;
+  if (pointwise) {
+    g.b_kind = CG_OPND_STRIDED, g.b_rs = q->in_plane;
+  } else {
+    g.b_kind = CG_OPND_IM2COL;
+    int hi = two ? 0 : -1, wi = two ? 1 : 0; /* 1-d: a 1 x W image */
+    g.conv = (cg_im2col){
+        .H = hi >= 0 ? win->in[hi] : 1, .W = win->in[wi],
+        .OH = hi >= 0 ? win->out[hi] : 1, .OW = win->out[wi],
+        .KH = hi >= 0 ? win->kernel[hi] : 1, .KW = win->kernel[wi],
+        .sh = hi >= 0 ? win->stride[hi] : 1, .sw = win->stride[wi],
+        .dh = hi >= 0 ? win->dilation[hi] : 1, .dw = win->dilation[wi],
+        .ph = hi >= 0 ? win->pad_begin[hi] : 0, .pw = win->pad_begin[wi]};
+  }
+  if (fused) {
+    kiln_status st = cg_fused_epilogue(s, n, &g);
+    if (st) return st;
+  } else if (cg_in(s, n, 2) >= 0) {
+    g.bias_in = 2;
+  }
+  g.bias_per_row = true;
+  g.bias_bstr[0] = 0, g.bias_bstr[1] = q->Mg;
+  cg_gemm_shape sh = {.M = g.M, .N = g.N, .K = g.K, .batch = q->N * q->group,
+                      .b_runtime_pack = g.b_kind == CG_OPND_IM2COL};
+  cg_schedule sc;
+  cg_schedule_for(s, n, &sh, &sc);
+  if (g.a_packed && (wl->block != sc.mr || wl->block2 != 0))
+    return cg_unsupported(s, n, "weights packed in panels of %d but the schedule's mr is %d",
+                          wl->block, sc.mr);
+  return cg_gemm_emit(s, n, &g, &sc);
+}
+
 kiln_status lower_conv(cg_state *s, int32_t n) {
   kiln_status st = cg_require_dtypes(s, n, float_types);
   if (st) return st;
@@ -279,6 +337,15 @@ kiln_status lower_conv(cg_state *s, int32_t n) {
 
   const float *wdata = ir_const_data(s->g, w);
   const float *bdata = bias >= 0 ? ir_const_data(s->g, bias) : NULL;
+  bool fused = s->g->nodes[n].op == IR_OP_FUSED_CONV;
+  /* the kernel layer: every f32 convolution with constant weights and
+   * enough output channels per group is a GEMM (weights as A, image
+   * columns as B); 3-d and depthwise ones keep the direct loops below */
+  cg_gemm_shape gsh;
+  if (q.nsp <= 2 && cg_gemm_shape_of(s->g, n, &gsh, NULL)) return emit_gemm(s, n, &q, wdata, fused);
+  /* reorder-layout packs only what the GEMM kernel reads */
+  assert(s->g->values[w].layout.kind == IR_LAYOUT_PLAIN);
+  if (fused) return cg_unsupported(s, n, "fused convolution of this dtype or shape");
   bool blocks = q.dt == IR_F32 && wdata && (bias < 0 || bdata) && q.Mg >= CONV_BLOCK_MIN &&
                 q.out_plane > 0;
   if (blocks)

@@ -502,3 +502,14 @@ kiln_status lower_cast(cg_state *s, int32_t n) {
     st = cg_unsupported(s, n, "no code generation for a cast to %s", ir_dtype_name(to));
   return st ? st : emit_elementwise(s, n, &row);
 }
+
+/* One f32 element through a unary op's scalar function, with the
+ * attributes of node n: the epilogue of a fused kernel applies the
+ * activations it has no vector form for this way (kernels/epilogue.c). */
+LLVMValueRef cg_unary_scalar(cg_state *s, int32_t n, ir_op op, LLVMValueRef x) {
+  const ir_dtype dt[1] = {IR_F32};
+  LLVMValueRef xs[1] = {x};
+  return unary_rows[op].fn ? unary_rows[op].fn(s, n, dt, xs) : x;
+}
+
+bool cg_unary_has_scalar(ir_op op) { return unary_rows[op].fn && (unary_rows[op].dtypes & DT(IR_F32)); }

@@ -10,9 +10,14 @@
  * pieces, so the partition never changes a result.
  *
  * Indices may be any integer type and negative (counting from the end,
- * as ONNX says).  ONNX calls an index outside [-d, d-1] an error; a
- * generated kernel cannot report one, so it must at least stay inside the
- * input: it reads a valid position and writes zeros instead (index_at).
+ * as ONNX says).  ONNX calls an index outside [-d, d-1] an error (a token
+ * id past the vocabulary), and ONNX Runtime reports it: so does kiln.
+ * Before the kernel, NAME_run checks every index computed at run time
+ * (check_indices) and returns KILN_ERR_INDEX_RANGE at the first one out
+ * of range; outputs are then unspecified.  The kernel itself stays inside
+ * the input whatever the indices (it reads a valid position and writes
+ * zeros instead: index_at), so memory is safe even without the check.
+ * Constant indices are checked when the model is compiled instead.
  *
  * Compress with a constant condition is a Gather whose indices (the
  * positions of the true entries) are known at compile time; they become a
@@ -36,6 +41,41 @@ static LLVMValueRef index_at(cg_state *s, ir_dtype it, LLVMValueRef base, LLVMVa
   v = LLVMBuildSelect(s->b, neg, cg_addc(s, v, extent), v, "");
   *ok = LLVMBuildICmp(s->b, LLVMIntULT, v, cg_i64(s, extent), "");
   return LLVMBuildSelect(s->b, *ok, v, cg_i64(s, 0), "");
+}
+
+/* In NAME_run, before node n's kernel: every index of `idx` (count of
+ * them, in tuples of kk whose component j must lie in [-extent[j],
+ * extent[j])) is checked, and the run returns KILN_ERR_INDEX_RANGE at the
+ * first that is not.  A short scalar loop: index tensors are small next
+ * to the data they index. */
+static kiln_status check_indices(cg_state *s, int32_t n, ir_value_id idx, int64_t count, int kk,
+                                 const int64_t *extents) {
+  if (count <= 0 || kk <= 0) return KILN_OK;
+  if (ir_const_data(s->g, idx)) { /* known now: an error of the model */
+    int64_t *v = ir_arena_alloc(&s->arena, (size_t)(count + 1) * sizeof *v);
+    if (ir_const_ints(s->g, idx, v, count) != count) return KILN_OK;
+    for (int64_t i = 0; i < count; i++) {
+      int64_t d = extents[i % kk];
+      if (v[i] < -d || v[i] >= d)
+        return cg_unsupported(s, n, "constant index %lld (element %lld of '%s') is out of range "
+                                    "[%lld, %lld]", (long long)v[i], (long long)i,
+                              s->g->values[idx].name, (long long)-d, (long long)d - 1);
+    }
+    return KILN_OK;
+  }
+  ir_dtype it = cg_dtype(s, idx);
+  LLVMValueRef base = cg_value_ptr(s, idx); /* computed before the loop, so it dominates */
+  LLVMBuilderRef kernel_builder = s->b;
+  s->b = s->rb; /* the loop goes into NAME_run */
+  cg_loop t = cg_for_n(s, count / kk);
+  for (int j = 0; j < kk; j++) {
+    LLVMValueRef ok;
+    index_at(s, it, base, cg_addc(s, cg_mulc(s, t.i, kk), j), extents[j], &ok);
+    cg_run_fail_if(s, LLVMBuildNot(s->b, ok, ""), KILN_ERR_INDEX_RANGE);
+  }
+  cg_end(s, &t);
+  s->b = kernel_builder;
+  return KILN_OK;
 }
 
 static kiln_status require_int_indices(cg_state *s, int32_t n, ir_value_id idx) {
@@ -82,6 +122,7 @@ kiln_status lower_gather(cg_state *s, int32_t n) {
   const ir_shape *xs = cg_shape(s, x);
   int axis = cg_axis(ir_attr_int_or(s->g, n, "axis", 0), xs->rank);
   if (axis < 0) return cg_unsupported(s, n, "axis out of range");
+  if ((st = check_indices(s, n, idx, cg_numel(s, idx), 1, &xs->dims[axis]))) return st;
   emit_gather(s, n, cg_bits_dtype(cg_dtype(s, x)), cg_prod(xs->dims, 0, axis), xs->dims[axis],
               cg_prod(xs->dims, axis + 1, xs->rank), cg_numel(s, idx), cg_dtype(s, idx), NULL);
   return KILN_OK;
@@ -105,6 +146,7 @@ kiln_status lower_gather_elements(cg_state *s, int32_t n) {
   int64_t xst[KILN_MAX_RANK];
   cg_strides(xs, xst);
   int64_t inner = is->dims[r - 1], rows = cg_prod(is->dims, 0, r - 1);
+  if ((st = check_indices(s, n, idx, rows * inner, 1, &xs->dims[axis]))) return st;
   if (xs->dims[axis] == 0 && rows * inner > 0) {
     cg_emit_fill(s, n, 0, dt, -1, 0);
     return KILN_OK;
@@ -151,6 +193,7 @@ kiln_status lower_gather_nd(cg_state *s, int32_t n) {
   cg_strides(xs, xst);
   int64_t tuples = cg_prod(is->dims, 0, q - 1), per_batch = cg_prod(is->dims, (int)b, q - 1);
   int64_t slice = cg_prod(xs->dims, (int)(b + kk), r), batch_stride = cg_prod(xs->dims, (int)b, r);
+  if ((st = check_indices(s, n, idx, tuples * kk, (int)kk, &xs->dims[b]))) return st;
   for (int j = 0; j < kk; j++)
     if (xs->dims[b + j] == 0 && tuples * slice > 0) {
       cg_emit_fill(s, n, 0, dt, -1, 0);

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "cg.h"
+#include "kernels/gemm.h"
 
 static const ir_dtype mm_types[] = {IR_F32, IR_F64, IR_F16, IR_BF16, IR_I32, IR_I64,
                                     IR_U32, IR_U64, IR_UNDEFINED};
@@ -99,6 +100,46 @@ kiln_status lower_matmul(cg_state *s, int32_t n) {
   int64_t nbatch = ir_shape_numel(&batch);
   if (nbatch * M * N != cg_numel(s, y)) return cg_unsupported(s, n, "output shape mismatch");
 
+  cg_gemm_shape gsh;
+  if (cg_gemm_shape_of(s->g, n, &gsh, NULL)) {
+    /* the kernel layer: A in place, B packed at compile time when constant */
+    cg_gemm g;
+    cg_gemm_init(&g);
+    g.M = M, g.N = N, g.K = K, g.name = s->g->values[b].name;
+    g.batch_rank = batch.rank;
+    memcpy(g.batch_dims, batch.dims, sizeof(int64_t) * (size_t)batch.rank);
+    int64_t cstr[KILN_MAX_RANK];
+    cg_strides(&batch, cstr);
+    for (int d = 0; d < batch.rank; d++) {
+      g.a_bstr[d] = astr[d] * M * K;
+      g.c_bstr[d] = cstr[d] * M * N;
+    }
+    g.a_kind = CG_OPND_STRIDED, g.a_in = 0, g.a_rs = K, g.a_cs = 1;
+    const float *bdata = ir_const_data(s->g, b);
+    if (bdata) {
+      g.b_kind = CG_OPND_PANELS, g.b_data = bdata, g.b_data_rs = N, g.b_data_cs = 1;
+      g.b_packed = s->g->values[b].layout.kind == IR_LAYOUT_PACKED;
+      g.b_data_batches = ir_shape_numel(&bb);
+      memcpy(g.b_bstr, bstr, sizeof bstr);
+    } else {
+      g.b_kind = CG_OPND_STRIDED, g.b_in = 1, g.b_rs = N;
+      for (int d = 0; d < batch.rank; d++) g.b_bstr[d] = bstr[d] * K * N;
+    }
+    g.c_out = 0, g.ldc = N;
+    if (s->g->nodes[n].op == IR_OP_FUSED_MAT_MUL) {
+      kiln_status fs = cg_fused_epilogue(s, n, &g);
+      if (fs) return fs;
+    }
+    cg_schedule sc;
+    cg_schedule_for(s, n, &gsh, &sc);
+    const ir_layout *bl = &s->g->values[b].layout;
+    if (g.b_packed && (bl->block != sc.nr || bl->block2 != 1))
+      return cg_unsupported(s, n, "weights packed in panels of %d but the schedule's nr is %d",
+                            bl->block, sc.nr);
+    return cg_gemm_emit(s, n, &g, &sc);
+  }
+  if (s->g->nodes[n].op != IR_OP_MAT_MUL) return cg_unsupported(s, n, "fused MatMul of this dtype or shape");
+
   cg_kernel *k = cg_kernel_begin(s, n, nbatch * M, K * N);
   cg_loop row = cg_for(s, k->begin, k->end);
   LLVMValueRef bi = cg_divc(s, row.i, M), m = cg_remc(s, row.i, M);
@@ -151,6 +192,39 @@ kiln_status lower_gemm(cg_state *s, int32_t n) {
   ir_dtype ct = cg_compute_dtype(dt);
   if (!ir_dtypes[dt].is_float && (alpha != (double)(int64_t)alpha || beta != (double)(int64_t)beta))
     return cg_unsupported(s, n, "integer Gemm with a fractional alpha or beta");
+  const float *bconst = ir_const_data(s->g, b);
+  const void *cconst = use_c ? ir_const_data(s->g, c) : NULL;
+  int64_t cn = use_c ? cg_numel(s, c) : 0;
+  /* C as a per-column bias (constant [N], [1,N] or a scalar) or, with
+   * beta 1, as a residual of Y's shape */
+  bool c_bias = use_c && cconst && cg_dtype(s, c) == IR_F32 && (cn == 1 || (cn == N && cstr[1] == 1 && cstr[0] == 0));
+  bool c_resid = use_c && !c_bias && beta == 1 && cn == M * N && cstr[0] == N && cstr[1] == 1;
+  if (dt == IR_F32 && bconst && N >= 8 && M > 0 && K > 0 && (!use_c || c_bias || c_resid)) {
+    cg_gemm g;
+    cg_gemm_init(&g);
+    g.M = M, g.N = N, g.K = K, g.name = s->g->values[b].name;
+    g.a_kind = CG_OPND_STRIDED, g.a_in = 0, g.a_rs = ta ? 1 : K, g.a_cs = ta ? M : 1;
+    const float *bd = bconst;
+    if (alpha != 1) { /* folded into the packed weights */
+      float *sb = ir_arena_alloc(&s->arena, (size_t)(K * N) * sizeof *sb);
+      for (int64_t i = 0; i < K * N; i++) sb[i] = (float)(alpha * bconst[i]);
+      bd = sb;
+    }
+    g.b_kind = CG_OPND_PANELS, g.b_data = bd, g.b_data_batches = 1;
+    g.b_data_rs = tb ? 1 : N, g.b_data_cs = tb ? K : 1;
+    g.c_out = 0, g.ldc = N;
+    if (c_bias) {
+      float *bias = ir_arena_alloc(&s->arena, (size_t)N * sizeof *bias);
+      for (int64_t j = 0; j < N; j++) bias[j] = (float)(beta * ((const float *)cconst)[cn == 1 ? 0 : j]);
+      g.bias_data = bias;
+    } else if (c_resid) {
+      g.resid_in = 2;
+    }
+    cg_gemm_shape sh = {.M = M, .N = N, .K = K, .batch = 1};
+    cg_schedule sc;
+    cg_schedule_for(s, n, &sh, &sc);
+    return cg_gemm_emit(s, n, &g, &sc);
+  }
   LLVMValueRef bt = tb && wide ? transposed_const(s, b, N, K) : NULL;
 
   cg_kernel *k = cg_kernel_begin(s, n, M, K * N);

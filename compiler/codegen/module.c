@@ -331,8 +331,11 @@ cg_kernel *cg_kernel_begin(cg_state *s, int32_t n, int64_t items, int64_t work_p
   if (scratch > 0) {
     /* private bytes at the end of the workspace, never shared with a value */
     k->scratch = LLVMGetParam(k->fn, (unsigned)nio);
+    /* Kernels run one after another, so every kernel's scratch starts at
+     * the same place, past the values placed so far: the workspace grows
+     * by the largest scratch, not by their sum. */
     k->scratch_offset = align64(s->ws_size);
-    s->ws_size = k->scratch_offset + scratch;
+    if (k->scratch_offset + scratch > s->scratch_end) s->scratch_end = k->scratch_offset + scratch;
     add_fn_attr(s, k->fn, (unsigned)nio + 1, "noalias");
     add_fn_attr(s, k->fn, (unsigned)nio + 1, "nocapture");
   }
@@ -524,6 +527,10 @@ static void check(cg_state *s, LLVMBuilderRef b, LLVMValueRef bad, int status) {
 
 static LLVMValueRef is_null(LLVMBuilderRef b, LLVMValueRef p) { return LLVMBuildIsNull(b, p, ""); }
 
+LLVMValueRef cg_value_ptr(cg_state *s, ir_value_id v) { return value_ptr(s, v); }
+
+void cg_run_fail_if(cg_state *s, LLVMValueRef bad, int status) { check(s, s->rb, bad, status); }
+
 static void finish_run(cg_state *s) {
   ir_graph *g = s->g;
   /* outputs living elsewhere are copied into the caller's buffer */
@@ -712,12 +719,34 @@ static bool data_dependent(const ir_graph *g, int32_t n) {
   return false;
 }
 
+/* True if node n reads a value `tainted` marks, and then marks its
+ * outputs: values downstream of a refused control-flow node have no
+ * static shapes, and reporting each of them would bury the one message
+ * that matters. */
+static bool downstream(const ir_graph *g, int32_t n, bool *tainted) {
+  const ir_node *nd = &g->nodes[n];
+  bool t = false;
+  for (int i = 0; i < nd->num_inputs; i++) t |= nd->inputs[i] >= 0 && tainted[nd->inputs[i]];
+  for (int i = 0; t && i < nd->num_outputs; i++)
+    if (nd->outputs[i] >= 0) tainted[nd->outputs[i]] = true;
+  return t;
+}
+
 static kiln_status check_graph(cg_state *s) {
   ir_graph *g = s->g;
   kiln_status st = KILN_OK;
+  bool *tainted = kiln_calloc(s->ctx, (size_t)g->num_values + 1, 1);
   for (int32_t n = 0; n < g->num_nodes; n++) {
     const ir_node *nd = &g->nodes[n];
-    if (nd->dead) continue;
+    if (nd->dead || downstream(g, n, tainted)) continue;
+    if (nd->op == IR_OP_IF || nd->op == IR_OP_LOOP || nd->op == IR_OP_SCAN) {
+      /* control flow the inline pass left: its hook says why, and what
+       * depends on it is not reported again */
+      st = lower_control_flow(s, n);
+      for (int i = 0; i < nd->num_outputs; i++)
+        if (nd->outputs[i] >= 0) tainted[nd->outputs[i]] = true;
+      continue;
+    }
     if (data_dependent(g, n)) {
       ir_error_node(g, n, "the output shape depends on the input values (a data-dependent "
                           "shape); kiln compiles static shapes only; --bind INPUT=FILE freezes an input");
@@ -738,6 +767,7 @@ static kiln_status check_graph(cg_state *s) {
     ir_value_id v = k < g->num_inputs ? g->inputs[k] : g->outputs[k - g->num_inputs];
     ir_node_id p = g->values[v].producer;
     if (p >= 0 && !g->nodes[p].dead && data_dependent(g, p)) continue; /* reported above */
+    if (tainted[v]) continue;                                           /* likewise */
     if (!value_ok(s, -1, v)) st = st ? st : KILN_ERR_UNSUPPORTED;
     else if (g->values[v].dtype > IR_BF16) {
       kiln_error(s->ctx, "graph input or output '%s' has dtype %s, which the kiln.h ABI lacks",
@@ -745,6 +775,7 @@ static kiln_status check_graph(cg_state *s) {
       st = st ? st : KILN_ERR_UNSUPPORTED;
     }
   }
+  kiln_free(s->ctx, tainted);
   return st;
 }
 
@@ -821,6 +852,7 @@ kiln_status cg_build_module(kiln_ctx *ctx, ir_graph *g, const cg_target *t, cons
     if (r && !status) status = r;
   }
   if (!status) {
+    if (s->scratch_end > s->ws_size) s->ws_size = s->scratch_end;
     s->ws_size = align64(s->ws_size); /* aligned_alloc(64, size) needs a multiple of 64 */
     finish_run(s);
     emit_run_typed(s);

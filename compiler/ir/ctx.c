@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void *libc_realloc(void *user, void *ptr, size_t size) {
   (void)user;
@@ -63,8 +64,9 @@ char *kiln_strdup(kiln_ctx *ctx, const char *s) {
 static void report(kiln_ctx *ctx, const char *kind, const char *node_name,
                    const char *op, const char *fmt, va_list ap) {
   char msg[sizeof ctx->last_error];
-  size_t n = (size_t)snprintf(msg, sizeof msg, "kiln: %s: %s: ", kind,
-                              ctx->file ? ctx->file : "<input>");
+  /* no file (a usage error before any was named): "kiln: error: what" */
+  size_t n = ctx->file ? (size_t)snprintf(msg, sizeof msg, "kiln: %s: %s: ", kind, ctx->file)
+                       : (size_t)snprintf(msg, sizeof msg, "kiln: %s: ", kind);
   if (n < sizeof msg && (node_name || op))
     n += (size_t)snprintf(msg + n, sizeof msg - n, "node '%s' (%s): ",
                           node_name ? node_name : "", op ? op : "?");
@@ -108,4 +110,15 @@ void kiln_note(kiln_ctx *ctx, const char *fmt, ...) {
   va_start(ap, fmt);
   report(ctx, "note", NULL, NULL, fmt, ap);
   va_end(ap);
+}
+
+double kiln_clock(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void kiln_time(kiln_ctx *ctx, const char *phase, double seconds) {
+  if (ctx->timing && ctx->diag_stream)
+    fprintf(ctx->diag_stream, "kiln: time: %-32s %10.2f ms\n", phase, seconds * 1e3);
 }

@@ -49,6 +49,7 @@ typedef struct kiln_ctx {
   int num_errors;         /* errors reported since the last reset */
   char last_error[1024];  /* text of the most recent error, for tests */
   int verbose;            /* >0: progress notes on diag_stream */
+  bool timing;            /* print the time of each phase on diag_stream */
 } kiln_ctx;
 
 /* Sets up a context with the libc allocator and stderr diagnostics. */
@@ -68,6 +69,12 @@ void kiln_error_node(kiln_ctx *ctx, const char *node_name, const char *op,
                      const char *fmt, ...) KILN_PRINTF(4, 5);
 void kiln_warn(kiln_ctx *ctx, const char *fmt, ...) KILN_PRINTF(2, 3);
 void kiln_note(kiln_ctx *ctx, const char *fmt, ...) KILN_PRINTF(2, 3);
+
+/* With ctx->timing, prints "kiln: time: PHASE  12.3 ms" for a phase that
+ * took `seconds`. */
+void kiln_time(kiln_ctx *ctx, const char *phase, double seconds);
+/* Seconds on a monotonic clock, for timing phases. */
+double kiln_clock(void);
 
 const char *kiln_status_string(int status);
 

@@ -61,7 +61,11 @@ static const char *short_name(const char *name) {
   return s && s[1] ? s + 1 : name;
 }
 
-void ir_print_dot(const ir_graph *g, FILE *out) {
+void ir_print_dot(const ir_graph *g, FILE *out) { ir_print_dot_options(g, out, false); }
+
+/* hide_constants: constants (weights, shape operands) get no vertex and
+ * no edge: in exported models they can be half of all vertices. */
+void ir_print_dot_options(const ir_graph *g, FILE *out, bool hide_constants) {
   kiln_ctx *ctx = g->ctx;
   int32_t nv = g->num_values;
   /* producer by structure (first live node writing the value), as the
@@ -93,6 +97,11 @@ void ir_print_dot(const ir_graph *g, FILE *out) {
   for (int32_t v = 0; v < nv; v++) {
     if (!used[v] || prod[v] >= 0) continue;
     const ir_value *val = &g->values[v];
+    bool is_output = false;
+    for (int32_t i = 0; i < g->num_outputs; i++) is_output |= g->outputs[i] == v;
+    /* a constant graph output keeps its vertex: its edge to the output
+     * needs one */
+    if (hide_constants && val->storage == IR_STORAGE_CONST && !is_output) continue;
     const char *style = is_input[v] ? "shape=invhouse, style=filled, fillcolor=\"#cfe2ff\""
                         : val->storage == IR_STORAGE_CONST
                             ? "shape=note, style=filled, fillcolor=\"#fff3cd\""
@@ -125,6 +134,7 @@ void ir_print_dot(const ir_graph *g, FILE *out) {
     for (int32_t i = 0; i < nd->num_inputs; i++) {
       ir_value_id v = nd->inputs[i];
       if (v < 0 || v >= nv) continue;
+      if (hide_constants && prod[v] < 0 && g->values[v].storage == IR_STORAGE_CONST) continue;
       if (prod[v] >= 0)
         fprintf(out, "  n%" PRId32 " -> n%" PRId32 " [label=\"", prod[v], n);
       else

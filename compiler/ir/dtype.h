@@ -48,7 +48,8 @@ typedef struct {
   bool supported;        /* kiln can compute with it (import accepts it) */
 } ir_dtype_info;
 
-extern const ir_dtype_info ir_dtypes[IR_DTYPE_COUNT];
+/* IR_DTYPE_COUNT rows; no size here so that dtype.c's assertion means something. */
+extern const ir_dtype_info ir_dtypes[];
 
 static inline bool ir_dtype_valid(int dt) { return dt > 0 && dt < IR_DTYPE_COUNT; }
 static inline const char *ir_dtype_name(ir_dtype dt) {

@@ -550,3 +550,12 @@ kiln_status ir_bind_input(ir_graph *g, const char *name, ir_dtype dtype, int ran
   g->num_inputs--;
   return KILN_OK;
 }
+
+int64_t ir_packed_numel(const ir_shape *shape, const ir_layout *l) {
+  int64_t numel = ir_shape_numel(shape);
+  if (l->kind != IR_LAYOUT_PACKED || numel < 0 || l->block < 1 || l->block2 < 0 ||
+      l->block2 >= shape->rank || shape->dims[l->block2] == 0)
+    return -1;
+  int64_t d = shape->dims[l->block2];
+  return (d + l->block - 1) / l->block * l->block * (numel / d);
+}

@@ -179,6 +179,9 @@ kiln_status infer_global_pool(struct ir_graph *g, int32_t n);   /* Global*Pool *
 kiln_status infer_max_roi_pool(struct ir_graph *g, int32_t n);
 kiln_status infer_roi_align(struct ir_graph *g, int32_t n);
 kiln_status infer_max_unpool(struct ir_graph *g, int32_t n);
+/* infer_fused.c */
+kiln_status infer_fused_conv(struct ir_graph *g, int32_t n);
+kiln_status infer_fused_matmul(struct ir_graph *g, int32_t n);
 /* infer_matmul.c */
 kiln_status infer_matmul(struct ir_graph *g, int32_t n);
 kiln_status infer_matmul_integer(struct ir_graph *g, int32_t n);

@@ -58,8 +58,14 @@ typedef enum {
 typedef struct ir_layout {
   ir_layout_kind kind;
   int block;             /* channel block (BLOCKED) or panel width (PACKED) */
-  int block2;            /* second panel dim (PACKED), else 0 */
+  int block2;            /* PACKED: the axis cut into panels of `block` */
 } ir_layout;
+/* Elements a PACKED constant's payload holds: the panel axis rounded up to
+ * whole panels, laid out [axis / block][the other dims, row-major][block]
+ * (a MatMul weight [K, N] packed on axis 1 is [N/nr][K][nr], the panels
+ * the GEMM micro-kernel streams; a Conv weight [M, C, kh, kw] on axis 0 is
+ * [M/mr][C*kh*kw][mr]).  -1 if the layout does not fit the shape. */
+int64_t ir_packed_numel(const ir_shape *shape, const ir_layout *layout);
 
 typedef enum {
   IR_SPARSE_DENSE = 0,
@@ -300,5 +306,7 @@ void ir_print(const ir_graph *g, FILE *out, const ir_print_options *opt);
 ir_graph *ir_parse(kiln_ctx *ctx, const char *text, size_t len, const char *filename);
 /* Writes a Graphviz digraph. */
 void ir_print_dot(const ir_graph *g, FILE *out);
+/* The same, leaving constants (and their edges) out if hide_constants. */
+void ir_print_dot_options(const ir_graph *g, FILE *out, bool hide_constants);
 
 #endif /* KILN_IR_H */

@@ -4,7 +4,8 @@
  * Every op kiln knows, ONNX's and kiln's own, is one row of ops.def.  The
  * rows expand into the ir_op enum, the name table and the per-op hooks
  * below; other per-op tables (lowering, constant evaluation) are arrays
- * indexed by ir_op with a _Static_assert on IR_OP_COUNT beside them.
+ * indexed by ir_op, checked row by row against this one by
+ * tests/unit/test_tables.c.
  *
  * An op is *supported* when it has a shape-inference hook: the importer
  * refuses every other op (listing all of them at once).
@@ -37,7 +38,9 @@ typedef struct ir_op_info {
   const char *doc;       /* one line: what the op computes */
 } ir_op_info;
 
-extern const ir_op_info ir_ops[IR_OP_COUNT];
+/* IR_OP_COUNT rows; declared without a size so that ops.c's definition
+ * takes its size from its rows and its _Static_assert can fail. */
+extern const ir_op_info ir_ops[];
 
 /* Finds an op by domain and name ("" and "ai.onnx" are the same domain);
  * returns IR_OP_COUNT if unknown. */

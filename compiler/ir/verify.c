@@ -105,7 +105,15 @@ static void check_value(verifier *vf, ir_value_id v) {
     graph_error(vf, "constant %s has %lld elements (the limit is 2^40)", nm, (long long)numel);
   else if (val->nbytes < 0 || val->nbytes > KILN_MAX_TENSOR_BYTES)
     graph_error(vf, "constant %s has a size of %lld bytes", nm, (long long)val->nbytes);
-  else if (val->data && val->dtype != IR_STRING && ir_dtype_bytes(val->dtype, numel) != val->nbytes)
+  else if (val->layout.kind == IR_LAYOUT_PACKED) {
+    int64_t pn = ir_packed_numel(&val->shape, &val->layout);
+    if (pn < 0)
+      graph_error(vf, "constant %s: packed layout (%d, axis %d) does not fit its shape", nm,
+                  val->layout.block, val->layout.block2);
+    else if (val->data && ir_dtype_bytes(val->dtype, pn) != val->nbytes)
+      graph_error(vf, "constant %s holds %lld bytes but its packed layout needs %lld", nm,
+                  (long long)val->nbytes, (long long)ir_dtype_bytes(val->dtype, pn));
+  } else if (val->data && val->dtype != IR_STRING && ir_dtype_bytes(val->dtype, numel) != val->nbytes)
     graph_error(vf, "constant %s holds %lld bytes but %lld %s elements need %lld", nm,
                 (long long)val->nbytes, (long long)numel, ir_dtype_name(val->dtype),
                 (long long)ir_dtype_bytes(val->dtype, numel));

@@ -9,7 +9,9 @@
  * owned by the attribute and freed with the graph.  Kinds kiln has no use
  * for (sparse tensors outside Constant, type protos, lists of graphs) are
  * refused by name rather than dropped, so a model never silently loses
- * meaning.
+ * meaning.  For the same reason an attribute the op's ONNX schema does not
+ * define in the model's opset is refused (attr_kinds.def lists each op's
+ * attributes per opset, generated from ONNX's schemas).
  *
  * Constant nodes never become IR nodes: their one attribute (value,
  * value_float(s), value_int(s), sparse_value) becomes a constant value
@@ -18,6 +20,7 @@
  */
 #include <string.h>
 
+#include "attr_kinds.h"
 #include "onnx_internal.h"
 
 /* AttributeProto.AttributeType values kiln's enum does not name. */
@@ -106,6 +109,16 @@ kiln_status onnx_import_attr(onnx_importer *im, ir_graph *g, ir_node_id n,
   if (kind <= IR_ATTR_UNDEFINED || kind == IR_ATTR_GRAPHS || kind > IR_ATTR_GRAPHS) {
     onnx_report(ctx, w, "%s has kind %s: unsupported attribute kind", label, kind_name(kind));
     return kind == IR_ATTR_UNDEFINED ? KILN_ERR_INVALID_MODEL : KILN_ERR_UNSUPPORTED;
+  }
+  /* An attribute the op's schema does not define in this opset (Relu with
+   * `alpha`) is refused, as the ONNX checker and ONNX Runtime refuse it:
+   * kiln would ignore it and compute something other than what the
+   * model's author asked for. */
+  const ir_op op = g->nodes[n].op;
+  if (ir_attr_defined(op, ap->name, g->opset) == 0) {
+    onnx_report(ctx, w, "%s is not defined for %s in opset %d", label, ir_ops[op].name,
+                g->opset);
+    return KILN_ERR_INVALID_MODEL;
   }
   /* decode first: a failed tensor or subgraph must not leave a half attribute */
   ir_tensor *tensors = NULL;

@@ -28,4 +28,14 @@ typedef struct onnx_op_count {
 kiln_status onnx_count_ops(kiln_ctx *ctx, const char *path, onnx_op_count **rows, int *num_rows);
 void onnx_op_counts_free(kiln_ctx *ctx, onnx_op_count *rows, int num_rows);
 
+/* What `kiln info` shows about a model file beyond its graph. */
+typedef struct onnx_model_meta_info {
+  int64_t ir_version;    /* ModelProto.ir_version, 0 if absent */
+  int64_t opset;         /* the default domain's opset version, 0 if absent */
+  char producer[256];    /* "pytorch 2.1.0", "" if absent */
+  int64_t num_nodes;     /* nodes of the main graph */
+} onnx_model_meta_info;
+/* Reads those without importing the model (opscan.c). */
+kiln_status onnx_model_meta(kiln_ctx *ctx, const char *path, onnx_model_meta_info *out);
+
 #endif

@@ -16,6 +16,7 @@
  * Constant is supported although it has no infer hook: the importer folds
  * it into a constant value, so it never reaches the IR as a node.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,4 +171,29 @@ void onnx_op_counts_free(kiln_ctx *ctx, onnx_op_count *rows, int num_rows) {
     kiln_free(ctx, (char *)rows[i].op_type);
   }
   kiln_free(ctx, rows);
+}
+
+kiln_status onnx_model_meta(kiln_ctx *ctx, const char *path, onnx_model_meta_info *out) {
+  memset(out, 0, sizeof *out);
+  ctx->file = path;
+  unsigned char *buf;
+  size_t len;
+  kiln_status st = onnx_read_file(ctx, path, &buf, &len);
+  if (st) return st;
+  ProtobufCAllocator pa = onnx_pb_allocator(ctx);
+  Onnx__ModelProto *m;
+  st = onnx_unpack_model(ctx, buf, len, &m);
+  kiln_free(ctx, buf);
+  if (st) return st;
+  out->ir_version = m->has_ir_version ? m->ir_version : 0;
+  snprintf(out->producer, sizeof out->producer, "%s%s%s", m->producer_name ? m->producer_name : "",
+           m->producer_version && *m->producer_version ? " " : "",
+           m->producer_version ? m->producer_version : "");
+  for (size_t i = 0; i < m->n_opset_import; i++) {
+    const Onnx__OperatorSetIdProto *o = m->opset_import[i];
+    if (!o->domain || !*o->domain || !strcmp(o->domain, "ai.onnx")) out->opset = o->version;
+  }
+  out->num_nodes = m->graph ? (int64_t)m->graph->n_node : 0;
+  onnx__model_proto__free_unpacked(m, &pa);
+  return KILN_OK;
 }

@@ -2,7 +2,7 @@
  * conf_check.c — one backend-suite test, run inside a forked child.
  *
  * The path is the one `kiln run` takes: onnx_import_file, the default
- * pass pipeline (kiln_run_passes), plan-memory, cg_jit_compile, then the
+ * pass pipeline (kiln_run_passes, plan-memory its last pass), cg_jit_compile, then the
  * generated `run` on each test_data_set_N/input_K.pb, every output
  * compared with output_K.pb.  Inputs and outputs pair with the graph's by position, as
  * the ONNX backend runner pairs them.
@@ -385,13 +385,11 @@ static bool compile(child *c, const char *model, const data_set *d, compiled *cm
     if (shape && bind && d && bind_input(cm, j, &d->in[i])) continue;
     cm->slot[j++] = i;
   }
+  /* the default pipeline, plan-memory last, as `kiln run` and `kiln
+   * compile` run it */
   kiln_status st = kiln_run_passes(&c->ctx, cm->g, &cm->opt);
   if (ops) report_ops(c, model, cm->g);
   if (st) return refused(c, cm, st, "passes");
-  /* as `kiln run` and `kiln compile` do: the planner runs last, once every
-   * shape is static */
-  st = pass_plan_memory(&c->ctx, cm->g, &cm->opt);
-  if (st) return refused(c, cm, st, "plan-memory");
   st = cg_jit_compile(&c->ctx, cm->g, &cm->opt, "model", &cm->jit);
   if (st) return refused(c, cm, st, "code generation");
   cm->m = cg_jit_model(cm->jit);

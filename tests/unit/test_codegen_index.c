@@ -48,7 +48,8 @@ START_TEST(gather_axes_scalar_embedding) {
   ir_value_id a = ct_val(g, "a", IR_I64, SHAPE(4, 3)), is = ct_val(g, "is", IR_I64, SHAPE());
   ir_value_id y2 = ct_val(g, "y2", IR_I64, SHAPE(3));
   ct_node(g, IR_OP_GATHER, 2, (ir_value_id[]){a, is}, y2);
-  /* embedding lookup in a constant table; 50 and -51 are out of range */
+  /* embedding lookup in a constant table (50 and -51, out of range, come
+   * after the checked run) */
   enum { V = 50, E = 16 };
   float table[V * E];
   ct_fill(table, V * E, 7, -1, 1);
@@ -63,8 +64,8 @@ START_TEST(gather_axes_scalar_embedding) {
   ct_fill(X, 60, 1, -1, 1);
   for (int i = 0; i < 12; i++) A[i] = i * 1000003;
   for (int i = 0; i < 21; i++) IDS[i] = (i * 17) % V - (i % 3 == 0 ? V : 0);
-  IDS[4] = V;
-  IDS[9] = -V - 1;
+  IDS[4] = V - 1;
+  IDS[9] = -V;
   run_det(&ctx, g, (const void *[]){X, I1, A, &IS, IDS}, (void *[]){Y1, Y2, EMB},
           (size_t[]){sizeof Y1, sizeof Y2, sizeof EMB}, 3);
   for (int o = 0; o < 3; o++)
@@ -80,6 +81,23 @@ START_TEST(gather_axes_scalar_embedding) {
       float want = id >= 0 && id < V ? table[id * E + e] : 0.0f;
       ck_assert_msg(EMB[t * E + e] == want, "embedding %d", t);
     }
+  /* a token id past the vocabulary (either end) makes the run return
+   * KILN_ERR_INDEX_RANGE, with 1 and 4 threads, as ONNX Runtime errs */
+  cg_jit *j = ct_jit(&ctx, g);
+  int64_t bad[2][2] = {{4, V}, {9, -V - 1}};
+  for (int b = 0; b < 2; b++) {
+    int64_t keep = IDS[bad[b][0]];
+    IDS[bad[b][0]] = bad[b][1];
+    for (int threads = 1; threads <= 4; threads += 3)
+      ck_assert_int_eq(ct_run(cg_jit_model(j), (const void *[]){X, I1, A, &IS, IDS},
+                              (void *[]){Y1, Y2, EMB}, threads),
+                       KILN_ERR_INDEX_RANGE);
+    IDS[bad[b][0]] = keep;
+  }
+  ck_assert_int_eq(ct_run(cg_jit_model(j), (const void *[]){X, I1, A, &IS, IDS},
+                          (void *[]){Y1, Y2, EMB}, 1),
+                   KILN_OK);
+  cg_jit_free(j);
   ir_graph_free(g);
 }
 END_TEST

@@ -290,16 +290,17 @@ END_TEST
 
 /* ---- KILN_MAX_SUBGRAPH_DEPTH -------------------------------------------- */
 
-/* A Relu chain whose node at each level holds the next level as `body`. */
+/* An If chain whose node at each level holds the next level as
+ * `then_branch` (import only: no else_branch needed). */
 static Onnx__ModelProto *nested_model(int levels) {
   Onnx__ModelProto *m = ob_model(17);
   ob_input(m->graph, "x", F32, "1");
-  Onnx__NodeProto *n = ob_node(m->graph, "Relu", "r0", "x", "y");
+  Onnx__NodeProto *n = ob_node(m->graph, "If", "r0", "x", "y");
   for (int d = 1; d <= levels; d++) {
     Onnx__GraphProto *sg = ob_graph("level");
-    Onnx__NodeProto *sn = ob_node(sg, "Relu", "r", "x", "z");
+    Onnx__NodeProto *sn = ob_node(sg, "If", "r", "x", "z");
     ob_output(sg, "z", F32, NULL);
-    ob_attr_graph(n, "body", sg);
+    ob_attr_graph(n, "then_branch", sg);
     n = sn;
   }
   ob_output(m->graph, "y", F32, "1");

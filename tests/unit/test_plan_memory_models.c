@@ -74,9 +74,17 @@ START_TEST(model_plan_is_valid_and_tight) {
   }
   kiln_ctx ctx;
   tu_ctx(&ctx);
-  char pipeline[512];
-  snprintf(pipeline, sizeof pipeline, "%s,plan-memory", kiln_default_pipeline);
-  ir_graph *g = load(&ctx, path, pipeline);
+  /* the default pipeline ends with plan-memory; the unplanned baseline
+   * below runs the same list without it */
+  ir_graph *g = load(&ctx, path, kiln_default_pipeline);
+  char unplanned[512] = "";
+  for (const char *p = kiln_default_pipeline; *p;) {
+    size_t len = strcspn(p, ",");
+    if (strncmp(p, "plan-memory", len))
+      snprintf(unplanned + strlen(unplanned), sizeof unplanned - strlen(unplanned), "%s%.*s",
+               unplanned[0] ? "," : "", (int)len, p);
+    p += len + (p[len] == ',');
+  }
 
   char why[512];
   ck_assert_msg(ir_memory_check(g, why, sizeof why), "%s: invalid plan: %s", models[_i], why);
@@ -111,7 +119,11 @@ START_TEST(model_plan_is_valid_and_tight) {
   ck_assert_msg(kiln_tensor_read(&ctx, file, &want) == KILN_OK, "%s", ctx.last_error);
   size_t ws_planned, ws_plain;
   float *got = run_jit(&ctx, g, &in, &ws_planned);
-  ck_assert_int_eq(ws_planned, st.workspace); /* the code generator used the plan */
+  /* the code generator used the plan; what it adds past the plan is the
+   * kernels' shared scratch (im2col blocks), at most 16 blocks of kc x nc */
+  ck_assert_int_ge(ws_planned, st.workspace);
+  ck_assert_msg(ws_planned - st.workspace <= 16 * 256 * 512 * 4, "%s: scratch %lld bytes",
+                models[_i], (long long)(ws_planned - st.workspace));
   int64_t n = kiln_tensor_numel(&want);
   const float *ref = want.data;
   double peak = 0, err = 0;
@@ -120,7 +132,7 @@ START_TEST(model_plan_is_valid_and_tight) {
     err = fmax(err, fabs((double)got[i] - ref[i]));
   }
   ck_assert_msg(err <= 1e-4 * peak, "%s: max error %g (largest output %g)", models[_i], err, peak);
-  ir_graph *plain = load(&ctx, path, kiln_default_pipeline);
+  ir_graph *plain = load(&ctx, path, unplanned);
   float *base = run_jit(&ctx, plain, &in, &ws_plain);
   ck_assert_msg(!memcmp(got, base, (size_t)n * sizeof *got),
                 "%s: the planned model computes different bits than the unplanned one", models[_i]);

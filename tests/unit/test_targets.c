@@ -13,6 +13,7 @@
 
 #include "blobs.h"
 #include "cgtest.h"
+#include "kernels/gemm.h"
 #include "targets/target.h"
 
 /* The half helpers under other names, so they do not replace libgcc's in
@@ -96,7 +97,7 @@ static const char *edited(const char *key, const char *with) {
   static const char *const lines[] = {
       "version: 1\n", "isa: toy\n", "triple: toy-unknown-linux-gnu\n", "aliases: [toy, toy64]\n",
       "elf_machine: 4242\n", "elf_flags_mask: 0x6\n", "cpu: generic\n", "features: [+a, -b]\n",
-      "vector_bits: 128\n", "vector_features: {+w: 256}\n", "sign_extend_i32: false\n",
+      "vector_bits: 128\n", "vector_features: {+w: 256}\n", "vector_registers: 16\n", "sign_extend_i32: false\n",
       "cross_cc: toy-linux-gnu-gcc\n", "qemu: qemu-toy\n", "packages: [gcc-toy]\n"};
   size_t n = 0;
   buf[0] = 0;
@@ -365,24 +366,46 @@ START_TEST(conv_lanes_follow_vector_registers) {
   kiln_ctx ctx;
   tu_ctx(&ctx);
   ir_graph *g = conv_graph(&ctx);
-  /* before optimization the block's accumulator type is explicit */
-  const char *triples[2] = {"aarch64-linux-gnu", "riscv64-linux-gnu"};
-  const char *want[2] = {"<8 x float>", "<4 x float>"};
-  for (int i = 0; i < 2; i++) {
+  /* The default schedule sizes the GEMM register block from each target's
+   * vector width and register count; before optimization the
+   * accumulator vector type is explicit in the module. */
+  struct { const char *triple; int lanes, max_acc_regs; } want[] = {
+      {"aarch64-linux-gnu", 4, 28},   /* NEON: 32 x 128-bit */
+      {"riscv64-linux-gnu", 4, 5},    /* scalar FP: 32 registers = 8 "vectors" of 4 */
+      {"x86_64-linux-gnu", 4, 14},    /* SSE2 baseline: 16 xmm */
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     cg_target t;
-    ck_assert_int_eq(cg_target_init(&ctx, &t, triples[i], NULL, 0), KILN_OK);
+    ck_assert_int_eq(cg_target_init(&ctx, &t, want[i].triple, NULL, 0), KILN_OK);
+    cg_target_caps caps = cg_caps_of(&t);
+    cg_gemm_shape sh = {.M = 64, .N = 3136, .K = 576, .batch = 1};
+    cg_schedule sc;
+    cg_schedule_default(&caps, &sh, &sc);
+    ck_assert_int_eq(sc.lanes, want[i].lanes);
+    int acc = sc.mr * sc.nr / sc.lanes;
+    ck_assert_msg(acc <= want[i].max_acc_regs && acc >= 2, "%s: %d accumulators", want[i].triple, acc);
+    ck_assert_ptr_null(cg_schedule_check(&caps, &sc));
     LLVMContextRef c = LLVMContextCreate();
     LLVMModuleRef m = NULL;
     int64_t ws;
     ck_assert_int_eq(cg_build_module(&ctx, g, &t, "t", 0, NULL, c, &m, &ws), KILN_OK);
     char *text = LLVMPrintModuleToString(m);
-    ck_assert_msg(strstr(text, want[i]), "%s: no %s", triples[i], want[i]);
-    ck_assert_ptr_null(strstr(text, want[1 - i]));
+    char vec[32];
+    snprintf(vec, sizeof vec, "<%d x float>", sc.lanes);
+    ck_assert_msg(strstr(text, vec), "%s: no %s", want[i].triple, vec);
     LLVMDisposeMessage(text);
     LLVMDisposeModule(m);
     LLVMContextDispose(c);
     cg_target_dispose(&t);
   }
+  /* AVX-512 doubles the registers and quadruples the lanes */
+  cg_target_caps avx512 = {.vector_bits = 512, .vector_regs = 32, .fma = true};
+  cg_gemm_shape sh = {.M = 1024, .N = 1024, .K = 1024, .batch = 1};
+  cg_schedule sc;
+  cg_schedule_default(&avx512, &sh, &sc);
+  ck_assert_int_eq(sc.lanes, 16);
+  ck_assert_int_ge(sc.mr * sc.nr / sc.lanes, 16);
+  ck_assert_int_le(sc.mr * sc.nr / sc.lanes + sc.nr / sc.lanes + 1, 31);
   ir_graph_free(g);
 }
 END_TEST

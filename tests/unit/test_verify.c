@@ -285,6 +285,48 @@ START_TEST(attribute_kinds) {
 }
 END_TEST
 
+/* ir_attr_defined, the importer's test for attribute names. */
+START_TEST(attribute_names_per_opset) {
+  ck_assert_int_eq(ir_attr_defined(IR_OP_RELU, "alpha", 17), 0);
+  ck_assert_int_eq(ir_attr_defined(IR_OP_LEAKY_RELU, "alpha", 17), 1);
+  /* Relu's consumed_inputs ended with opset 5 */
+  ck_assert_int_eq(ir_attr_defined(IR_OP_RELU, "consumed_inputs", 5), 1);
+  ck_assert_int_eq(ir_attr_defined(IR_OP_RELU, "consumed_inputs", 6), 0);
+  /* from the changelog part of the table: Resize-18 added antialias,
+   * ReduceMean-18 moved axes to an input */
+  ck_assert_int_eq(ir_attr_defined(IR_OP_RESIZE, "antialias", 17), 0);
+  ck_assert_int_eq(ir_attr_defined(IR_OP_RESIZE, "antialias", 18), 1);
+  ck_assert_int_eq(ir_attr_defined(IR_OP_REDUCE_MEAN, "axes", 17), 1);
+  ck_assert_int_eq(ir_attr_defined(IR_OP_REDUCE_MEAN, "axes", 18), 0);
+  ck_assert_int_eq(ir_attr_defined(IR_OP_GELU, "approximate", 20), 1);
+  /* unknown: no schema of Gelu before opset 20, no opset past the table */
+  ck_assert_int_eq(ir_attr_defined(IR_OP_GELU, "approximate", 17), -1);
+  ck_assert_int_eq(ir_attr_defined(IR_OP_RELU, "alpha", 99), -1);
+  ck_assert_int_eq(ir_attr_defined(IR_OP_RELU, "alpha", 0), -1);
+
+  /* every row is defined over its whole span, and its op has a schema
+   * from the row's first opset on */
+  struct { ir_op op; const char *name; int first, last; } rows[] = {
+#define ATTR(id, nm, k, f, l) {IR_OP_##id, nm, f, l},
+#include "attr_kinds.def"
+  };
+  int n = (int)(sizeof rows / sizeof rows[0]);
+  ck_assert_int_gt(n, 300);
+  for (int i = 0; i < n; i++) {
+    ck_assert_msg(ir_attr_defined(rows[i].op, rows[i].name, rows[i].first) == 1, "%s.%s @%d",
+                  ir_ops[rows[i].op].name, rows[i].name, rows[i].first);
+    if (rows[i].last)
+      ck_assert_msg(ir_attr_defined(rows[i].op, rows[i].name, rows[i].last) == 1, "%s.%s @%d",
+                    ir_ops[rows[i].op].name, rows[i].name, rows[i].last);
+  }
+  /* an op with a schema answers 0, not "unknown", for a name it lacks */
+  int schemas = 0;
+#define SCHEMA(id, f) schemas += ir_attr_defined(IR_OP_##id, "no such attribute", 21) == 0;
+#include "attr_kinds.def"
+  ck_assert_int_gt(schemas, 150);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("verify");
   TCase *tc = tcase_create("core");
@@ -299,6 +341,7 @@ int main(void) {
   tcase_add_test(tc, stale_links_and_bad_fields);
   tcase_add_test(tc, reports_all_problems);
   tcase_add_test(tc, attribute_kinds);
+  tcase_add_test(tc, attribute_names_per_opset);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -1,0 +1,120 @@
+/*
+ * gemm.h — the GEMM kernel generator: C = epilogue(A · B) for MatMul,
+ * Gemm and convolutions, driven by a cg_schedule.
+ *
+ * A problem is described by where each operand comes from, not by which
+ * ONNX op asked for it:
+ *
+ *   A(m, k)   PANELS   packed at compile time into [ceil(M/mr)][K][mr]
+ *                      (convolution weights), zero rows past M;
+ *             STRIDED  read in place: a + m*a_rs + k*a_cs (a MatMul's
+ *                      activations, a transposed Gemm operand).
+ *   B(k, n)   PANELS   packed at compile time into [ceil(N/nr)][K][nr]
+ *                      (MatMul / Gemm weights), zero columns past N;
+ *             STRIDED  read in place, unit stride along n: b + k*b_rs + n
+ *                      (a 1x1 convolution's input, attention's second
+ *                      operand);
+ *             IM2COL   gathered at run time from an NCHW image, one kc x nc
+ *                      block at a time, into the kernel's scratch (the
+ *                      columns of a KxK or strided convolution).
+ *   C(m, n)   c + m*ldc + n, written once per element, after the
+ *             epilogue (bias per row or per column, a residual tensor
+ *             laid out as C, then an activation) is applied in registers.
+ *
+ * Batches (MatMul's broadcast batch dims, a convolution's images and
+ * groups) are the outermost parallel dimension; each operand has its own
+ * batch strides, 0 where it is broadcast.
+ */
+#ifndef KILN_CG_GEMM_H
+#define KILN_CG_GEMM_H
+
+#include "cg.h"
+#include "kernels/schedule.h"
+
+typedef enum { CG_OPND_PANELS, CG_OPND_STRIDED, CG_OPND_IM2COL } cg_opnd_kind;
+
+/* A convolution's geometry, for IM2COL: B(k, n) with k = (c, kh, kw) over
+ * the group's input channels and n = (oh, ow) over the output plane. */
+typedef struct cg_im2col {
+  int64_t H, W;              /* input plane */
+  int64_t OH, OW;            /* output plane */
+  int64_t KH, KW, sh, sw, dh, dw, ph, pw;
+} cg_im2col;
+
+/* An activation applied in the epilogue. */
+typedef struct cg_activation {
+  ir_op op;                  /* IR_OP_COUNT: none; else Relu, Clip, Sigmoid, ... */
+  int32_t node;              /* node whose attributes parameterise it (alpha, ...) */
+  float lo, hi;              /* Clip's bounds */
+} cg_activation;
+
+typedef struct cg_gemm {
+  int64_t M, N, K;
+  /* batches: batch index b unravels over batch_dims; operand X's offset is
+   * sum_d idx[d] * X_bstr[d] elements (0 strides broadcast) */
+  int batch_rank;
+  int64_t batch_dims[KILN_MAX_RANK];
+  int64_t a_bstr[KILN_MAX_RANK], b_bstr[KILN_MAX_RANK], c_bstr[KILN_MAX_RANK];
+  /* A */
+  cg_opnd_kind a_kind;
+  int a_in;                  /* STRIDED: node input holding A */
+  int64_t a_rs, a_cs;
+  bool a_packed;             /* PANELS: a_data is already in panels of mr (layout PACKED) */
+  const float *a_data;       /* PANELS: A as [batches of A][M][K] row-major... */
+  int64_t a_data_rs, a_data_cs;  /* ...with these strides within one batch */
+  /* B */
+  cg_opnd_kind b_kind;
+  int b_in;                  /* STRIDED, IM2COL: node input holding B / the image */
+  int64_t b_rs;              /* STRIDED: row stride */
+  bool b_packed;             /* PANELS: b_data is already in panels of nr (layout PACKED) */
+  const float *b_data;       /* PANELS: B with these strides within one batch */
+  int64_t b_data_rs, b_data_cs;
+  int64_t b_data_batches;    /* PANELS: distinct batches of B held in b_data */
+  cg_im2col conv;            /* IM2COL */
+  /* C */
+  int c_out;                 /* node output holding C */
+  int64_t ldc;
+  /* epilogue */
+  int bias_in;               /* node input with the bias, -1 none */
+  const float *bias_data;    /* or a bias known at compile time (Gemm's beta*C) */
+  bool bias_per_row;         /* true: one value per m (conv); false: per n */
+  int64_t bias_bstr[KILN_MAX_RANK]; /* per-row bias offset per batch (conv groups) */
+  int resid_in;              /* node input laid out as C, added; -1 none */
+  cg_activation act;
+  const char *name;          /* names the packed constants */
+} cg_gemm;
+
+/* The kernel takes convolutions with at least this many output channels
+ * per group (fewer: the direct loops of lower_conv.c) and products at
+ * least this many columns wide. */
+enum { CG_GEMM_MIN_CHANNELS = 8, CG_GEMM_MIN_COLUMNS = 8 };
+
+/* True if node n (Conv, MatMul or their fused forms) is computed by the
+ * GEMM kernel; fills the problem size the schedule policy needs and the
+ * axis of its weight (input 1) the kernel packs into panels, or -1 when
+ * the weight cannot be packed in the IR (not a constant, batched, grouped). */
+bool cg_gemm_shape_of(const ir_graph *g, ir_node_id n, cg_gemm_shape *sh, int *weight_axis);
+/* Packs a row-major f32 tensor into panels of w along `axis` (the PACKED
+ * layout of ir.h; out holds ir_packed_numel elements). */
+void cg_pack_panels_f32(const float *x, const ir_shape *shape, int axis, int w, float *out);
+
+/* Fills the problem-independent defaults (no bias, no residual, no act). */
+void cg_gemm_init(cg_gemm *g);
+/* The target facts the schedule policy reads. */
+cg_target_caps cg_caps_of(const cg_target *t);
+/* Emits node n's kernel for problem g under schedule sc (checked first;
+ * see cg_schedule_check).  Packs compile-time panels as it goes. */
+kiln_status cg_gemm_emit(cg_state *s, int32_t n, const cg_gemm *g, const cg_schedule *sc);
+/* The schedule of node n: its `schedule` attribute if it has a valid one
+ * (set by reorder-layout or `kiln tune`), else the default policy's. */
+void cg_schedule_for(cg_state *s, int32_t n, const cg_gemm_shape *shape, cg_schedule *out);
+/* Fills g's epilogue from fused node n (FusedConv / FusedMatMul): bias
+ * input 2 (bias_per_row and bias_bstr are the caller's), residual input 3,
+ * the `activation` attribute with its parameters. */
+kiln_status cg_fused_epilogue(cg_state *s, int32_t n, cg_gemm *g);
+/* True when op can be applied to vectors in an epilogue. */
+bool cg_epilogue_supports(ir_op op);
+/* Applies act to a vector or scalar value v of f32 (epilogue.c). */
+LLVMValueRef cg_apply_activation(cg_state *s, const cg_activation *act, LLVMValueRef v);
+
+#endif /* KILN_CG_GEMM_H */

@@ -1,0 +1,67 @@
+/*
+ * gemm_shape.c — which nodes the GEMM kernel computes, and the problem
+ * size it sees, read from the IR alone (no LLVM): the reorder-layout pass
+ * asks this before it packs a node's weights for the kernel, and the
+ * lowerings ask the same question, so the two cannot disagree.
+ */
+#include <string.h>
+
+#include "kernels/gemm.h"
+
+static bool static_f32(const ir_graph *g, ir_value_id v) {
+  return v >= 0 && g->values[v].dtype == IR_F32 && ir_shape_is_static(&g->values[v].shape);
+}
+
+bool cg_gemm_shape_of(const ir_graph *g, ir_node_id n, cg_gemm_shape *sh, int *weight_axis) {
+  const ir_node *nd = &g->nodes[n];
+  memset(sh, 0, sizeof *sh);
+  if (nd->num_inputs < 2 || !static_f32(g, nd->inputs[0]) || !static_f32(g, nd->outputs[0]))
+    return false;
+  ir_value_id w = nd->inputs[1];
+  const ir_shape *ws = &g->values[w].shape, *ys = &g->values[nd->outputs[0]].shape;
+  if (nd->op == IR_OP_CONV || nd->op == IR_OP_FUSED_CONV) {
+    if (!static_f32(g, w) || !ir_const_data(g, w) || ws->rank < 3 || ws->rank > 4 || ys->rank != ws->rank)
+      return false;
+    int64_t group = ir_attr_int_or(g, n, "group", 1);
+    if (group < 1 || ws->dims[0] % group) return false;
+    int64_t Mg = ws->dims[0] / group, ksize = 1, plane = 1;
+    for (int d = 2; d < ws->rank; d++) ksize *= ws->dims[d], plane *= ys->dims[d];
+    if (Mg < CG_GEMM_MIN_CHANNELS || plane <= 0) return false;
+    bool pointwise = ksize == 1;
+    const int64_t *v;
+    int cnt = ir_attr_ints(g, n, "strides", &v);
+    for (int i = 0; i < cnt; i++) pointwise = pointwise && v[i] == 1;
+    cnt = ir_attr_ints(g, n, "pads", &v);
+    for (int i = 0; i < cnt; i++) pointwise = pointwise && v[i] == 0;
+    *sh = (cg_gemm_shape){.M = Mg, .N = plane, .K = ws->dims[1] * ksize,
+                          .batch = ys->dims[0] * group, .b_runtime_pack = !pointwise};
+    if (weight_axis) *weight_axis = group == 1 ? 0 : -1; /* packed in the IR per whole tensor only */
+    return true;
+  }
+  if (nd->op == IR_OP_MAT_MUL || nd->op == IR_OP_FUSED_MAT_MUL) {
+    const ir_shape *as = &g->values[nd->inputs[0]].shape;
+    if (!static_f32(g, w) || as->rank < 1 || ws->rank < 2) return false;
+    int64_t N = ws->dims[ws->rank - 1], K = ws->dims[ws->rank - 2];
+    int64_t M = as->rank >= 2 ? as->dims[as->rank - 2] : 1;
+    if (N < CG_GEMM_MIN_COLUMNS || M <= 0 || K <= 0) return false;
+    int64_t outer = ir_shape_numel(ys) / (M * N);
+    *sh = (cg_gemm_shape){.M = M, .N = N, .K = K, .batch = outer};
+    if (weight_axis) *weight_axis = ws->rank == 2 && ir_const_data(g, w) ? 1 : -1;
+    return true;
+  }
+  return false;
+}
+
+void cg_pack_panels_f32(const float *x, const ir_shape *shape, int axis, int w, float *out) {
+  int64_t numel = ir_shape_numel(shape), d = shape->dims[axis];
+  int64_t inner = 1; /* elements after the axis */
+  for (int i = axis + 1; i < shape->rank; i++) inner *= shape->dims[i];
+  int64_t outer = numel / (d * inner), rest = numel / d;
+  int64_t np = (d + w - 1) / w;
+  memset(out, 0, (size_t)(np * w * rest) * sizeof *out);
+  /* x[o][a][i] -> out[a / w][o * inner + i][a % w] */
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t a = 0; a < d; a++)
+      for (int64_t i = 0; i < inner; i++)
+        out[((a / w) * rest + o * inner + i) * w + a % w] = x[(o * d + a) * inner + i];
+}

@@ -1,0 +1,76 @@
+/*
+ * reorder_layout.c — the `reorder-layout` pass: fix each heavy kernel's
+ * schedule and lay its constant weights out the way that schedule reads
+ * them, as facts of the IR.
+ *
+ * The GEMM micro-kernel (compiler/codegen/kernels/gemm.c) streams its
+ * weights as panels: a MatMul weight [K, N] as [N/nr][K][nr], a
+ * convolution weight [M, C, kh, kw] as [M/mr][C*kh*kw][mr].  Packing is
+ * done once, here, at compile time (as ONNX Runtime's MlasGemmPackB does
+ * at session start), so the packed constant is what `kiln dump` shows,
+ * what --weights external writes and what the kernel maps: a value with
+ * `layout(packed, W, AXIS)` whose payload is the panels (ir.h,
+ * ir_packed_numel).  The node gets a `schedule` attribute holding every
+ * decision of its kernel (kernels/schedule.h); the lowering follows it
+ * and checks that the panels match it.
+ *
+ * The schedule is the default policy's for the target being compiled for
+ * (its vector width and register count), or one the node already carries
+ * (from a tuning record or a hand-written text IR), if valid.
+ *
+ * Activations stay plain row-major NCHW between kernels: the GEMM kernel
+ * reads an image directly (1x1 convolutions) or gathers it block by block
+ * (im2col into its scratch), so no reorder nodes are needed; a blocked
+ * NCHWc activation layout for chains of convolutions is future work, for
+ * which ir_layout already has the BLOCKED kind.
+ *
+ * Weights shared by several nodes are packed once per distinct panel width.
+ */
+#include <string.h>
+
+#include "cg.h"
+#include "kernels/gemm.h"
+#include "passes.h"
+
+kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
+  cg_target t;
+  kiln_status st = cg_target_init(ctx, &t, opt->target, opt->cpu, opt->opt_level);
+  if (st) return st;
+  cg_target_caps caps = cg_caps_of(&t);
+  cg_target_dispose(&t);
+  int32_t count = g->num_nodes;
+  for (ir_node_id n = 0; n < count; n++) {
+    if (g->nodes[n].dead) continue;
+    cg_gemm_shape sh;
+    int axis;
+    if (!cg_gemm_shape_of(g, n, &sh, &axis)) continue;
+    cg_schedule sc;
+    cg_schedule_default(&caps, &sh, &sc);
+    const char *given = ir_attr_string_or(g, n, "schedule", NULL);
+    if (given) {
+      cg_schedule t2 = sc;
+      if (cg_schedule_parse(given, &t2) && !cg_schedule_check(&caps, &t2)) sc = t2;
+    }
+    char text[160];
+    ir_set_attr_string(g, n, "schedule", cg_schedule_format(&sc, text, sizeof text));
+    ir_value_id w = g->nodes[n].inputs[1];
+    if (axis < 0 || g->values[w].layout.kind != IR_LAYOUT_PLAIN) continue;
+    ir_layout want = {.kind = IR_LAYOUT_PACKED, .block = axis == 0 ? sc.mr : sc.nr, .block2 = axis};
+    /* the same weight packed the same way by an earlier node */
+    char name[256];
+    snprintf(name, sizeof name, "%s.packed%d", g->values[w].name, want.block);
+    ir_value_id p = ir_find_value(g, name);
+    if (p < 0 || g->values[p].layout.kind != IR_LAYOUT_PACKED || g->values[p].layout.block != want.block) {
+      ir_shape shape = g->values[w].shape;
+      int64_t pn = ir_packed_numel(&shape, &want);
+      float *data = ir_arena_alloc(&g->arena, (size_t)pn * sizeof *data);
+      cg_pack_panels_f32(ir_const_data(g, w), &shape, axis, want.block, data);
+      p = ir_add_const(g, name, IR_F32, &shape, data, pn * 4, true);
+      g->values[p].layout = want;
+    }
+    g->nodes[n].inputs[1] = p;
+    ir_graph_recount_uses(g);
+    if (g->values[w].num_uses == 0) g->values[w].dead = true; /* only the panels are read now */
+  }
+  return KILN_OK;
+}
