@@ -5,8 +5,11 @@
  *   lm_probe MODEL.onnx TOKENS.bin WINDOWS [--rotate hadamard] [--rotate-seed N]
  *
  * Imports the model, runs the same pipeline as `kiln run` (with the
- * rotation when asked), then makes the activation input of every linear
- * layer (MatMul or Gemm with a constant 2-D weight) an extra graph output,
+ * rotation when asked) up to fuse-ops, then makes the activation input of
+ * every linear layer (MatMul or Gemm with a constant 2-D weight) an extra
+ * graph output, runs the rest of the pipeline (fuse-ops turns the linears
+ * into kiln.FusedMatMul, which is why the probe looks before it; the
+ * memory plan must know the extra outputs, which is why it comes after),
  * JIT-compiles and runs it on WINDOWS windows of int64 tokens read from
  * TOKENS.bin (the model's input shape each).  For each linear it prints
  * the largest over channels of max|x| (over all tokens) divided by the
@@ -22,6 +25,28 @@
 #include "cg.h"
 #include "onnx/onnx.h"
 #include "passes.h"
+
+/* The pipeline of `kiln run` split before kiln_rotate_before (fuse-ops):
+ * head gets the passes before it, with kiln_rotate_passes when rotating
+ * (where the manager puts them), tail the rest.  Both are taken from the
+ * registry's strings, so the probe follows the pipeline as it changes. */
+static int split_pipeline(bool rotate, char *head, char *tail, size_t size) {
+  const char *list = kiln_default_pipeline;
+  size_t name = strlen(kiln_rotate_before);
+  for (const char *p = list; *p;) {
+    const char *end = strchr(p, ',');
+    if (!end) end = p + strlen(p);
+    if ((size_t)(end - p) == name && !strncmp(p, kiln_rotate_before, name)) {
+      /* p - list - 1: without the comma before the name */
+      int n = snprintf(head, size, "%.*s%s%s", (int)(p - list - 1), list, rotate ? "," : "",
+                       rotate ? kiln_rotate_passes : "");
+      int m = snprintf(tail, size, "%s", p);
+      return n > 0 && (size_t)n < size && m > 0 && (size_t)m < size ? 0 : -1;
+    }
+    p = *end ? end + 1 : end;
+  }
+  return -1;
+}
 
 static int cmp_f(const void *a, const void *b) {
   float x = *(const float *)a, y = *(const float *)b;
@@ -55,7 +80,14 @@ int main(int argc, char **argv) {
   }
   int windows = atoi(argv[3]);
   ctx.file = argv[1];
+  char head[1024], tail[1024];
+  if (split_pipeline(opt.rotate != KILN_ROTATE_NONE, head, tail, sizeof head)) {
+    fprintf(stderr, "lm_probe: no %s in the default pipeline '%s'\n", kiln_rotate_before,
+            kiln_default_pipeline);
+    return 1;
+  }
   ir_graph *g = onnx_import_file(&ctx, argv[1], &opt);
+  opt.passes = head;
   if (!g || kiln_run_passes(&ctx, g, &opt)) return 1;
   if (g->num_inputs != 1 || g->values[g->inputs[0]].dtype != IR_I64) {
     fprintf(stderr, "lm_probe: expected one int64 input\n");
@@ -84,6 +116,13 @@ int main(int argc, char **argv) {
   g->outputs = outs;
   g->num_outputs = nout;
   ir_graph_recount_uses(g);
+  /* the rest of the pipeline renumbers nodes (fusion, the memory plan's
+   * order): the linears are named now and found later by output slot */
+  const char **names = calloc((size_t)nlin + 1, sizeof *names);
+  for (int k = 0; k < nlin; k++)
+    names[k] = g->nodes[lin[k]].name ? strdup(g->nodes[lin[k]].name) : "?";
+  opt.passes = tail;
+  if (kiln_run_passes(&ctx, g, &opt)) return 1;
   cg_jit *j = NULL;
   if (cg_jit_compile(&ctx, g, &opt, "probe", &j)) return 1;
   const kiln_model *m = cg_jit_model(j);
@@ -98,7 +137,8 @@ int main(int argc, char **argv) {
     bufs[k] = malloc((size_t)numel[k] * 4);
   }
   for (int k = 0; k < nlin; k++) {
-    width[k] = g->values[g->nodes[lin[k]].inputs[0]].shape.dims[g->values[g->nodes[lin[k]].inputs[0]].shape.rank - 1];
+    const ir_shape *sh = &g->values[g->outputs[g->num_outputs - nlin + k]].shape;
+    width[k] = sh->dims[sh->rank - 1];
     peak[k] = calloc((size_t)width[k], sizeof **peak);
   }
   void *ws = aligned_alloc(64, (m->workspace_size + 63) / 64 * 64 + 64);
@@ -130,8 +170,7 @@ int main(int argc, char **argv) {
     for (int64_t c = 0; c < width[k]; c++) mx = peak[k][c] > mx ? peak[k][c] : mx;
     float med = median(peak[k], width[k]);
     ratio[k] = med > 0 ? mx / med : 0;
-    printf("linear %s %lld %.2f\n", g->nodes[lin[k]].name ? g->nodes[lin[k]].name : "?",
-           (long long)width[k], ratio[k]);
+    printf("linear %s %lld %.2f\n", names[k], (long long)width[k], ratio[k]);
   }
   float rmax = 0;
   for (int k = 0; k < nlin; k++) rmax = ratio[k] > rmax ? ratio[k] : rmax;
