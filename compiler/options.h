@@ -37,6 +37,8 @@ typedef enum {
   KILN_CALIB_ENTROPY,        /* least KL divergence (TensorRT) */
   KILN_CALIB_MSE,            /* least mean squared quantization error */
 } kiln_calib_method;
+/* --rotate: which rotations fuse-rotations folds into the weights. */
+typedef enum { KILN_ROTATE_NONE = 0, KILN_ROTATE_HADAMARD } kiln_rotate_mode;
 
 typedef struct kiln_options {
   int opt_level;              /* -O0..-O3; default 2 */
@@ -79,6 +81,10 @@ typedef struct kiln_options {
   bool symbolic_ok;           /* a pass that needs static input shapes
                                * (plan-memory) is skipped with a note instead
                                * of failing when an input is symbolic: dump */
+  kiln_rotate_mode rotate;    /* --rotate hadamard: the default pipeline ends with
+                               * fuse-rotations (and a dead-code sweep) */
+  uint64_t rotate_seed;       /* --rotate-seed N: seeds the random signs of the
+                               * residual-stream rotation (default 0) */
 } kiln_options;
 
 void kiln_options_init(kiln_options *opt);

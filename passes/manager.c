@@ -199,6 +199,25 @@ static kiln_status verify(ir_graph *g, const char *after) {
   return KILN_OK;
 }
 
+/* The default pipeline with kiln_rotate_passes inserted before the pass
+ * kiln_rotate_before, into buf as a string, so that messages quoting the
+ * pipeline show what runs.  The registry's strings hold no spaces (they
+ * are one name per line), so the name is found by its commas.  False if
+ * the name is missing or buf too small. */
+static bool rotate_pipeline(const char *list, const char *before, char *buf, size_t size) {
+  size_t name = strlen(before);
+  for (const char *p = list; *p;) {
+    const char *end = strchr(p, ',');
+    if (!end) end = p + strlen(p);
+    if ((size_t)(end - p) == name && !strncmp(p, before, name)) {
+      int n = snprintf(buf, size, "%.*s%s,%s", (int)(p - list), list, kiln_rotate_passes, p);
+      return n > 0 && (size_t)n < size;
+    }
+    p = *end ? end + 1 : end;
+  }
+  return false;
+}
+
 kiln_status kiln_run_passes(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
   kiln_options defaults;
   if (!opt) {
@@ -207,9 +226,20 @@ kiln_status kiln_run_passes(kiln_ctx *ctx, kiln_graph *g, const kiln_options *op
   }
   /* --quantize runs its passes before fusion (registry.c); a --passes
    * list is taken as written */
-  const char *list = opt->passes              ? opt->passes
-                     : opt->quantize         ? kiln_quant_pipeline
-                                             : kiln_default_pipeline;
+  const char *list = opt->passes      ? opt->passes
+                     : opt->quantize ? kiln_quant_pipeline
+                                     : kiln_default_pipeline;
+  char rotated[1024];
+  if (!opt->passes && opt->rotate != KILN_ROTATE_NONE) {
+    /* rotations come before quantization: QuaRot rotates, then quantizes */
+    const char *before = opt->quantize ? "fold-qdq" : kiln_rotate_before;
+    if (!rotate_pipeline(list, before, rotated, sizeof rotated)) {
+      kiln_error(ctx, "--rotate: the default pipeline has no %s to put fuse-rotations before "
+                 "(a kiln bug: please report)", kiln_rotate_before);
+      return KILN_ERR_INTERNAL;
+    }
+    list = rotated;
+  }
   const kiln_pass_info *pipeline[MAX_PIPELINE];
   int count;
   kiln_status st = parse_pipeline(ctx, list, pipeline, &count);

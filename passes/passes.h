@@ -9,9 +9,9 @@
  *
  *     import -> infer-shapes -> simplify -> fold-constants
  *            -> inline-control-flow -> infer-shapes -> simplify
- *            -> fold-constants -> eliminate-dead-code -> [later: fuse-ops,
- *               reorder-layout, quantize, prune, fuse-rotations]
- *            -> plan-memory -> lower
+ *            -> fold-constants -> eliminate-dead-code
+ *            -> [--rotate: fuse-rotations -> eliminate-dead-code]
+ *            -> fuse-ops -> reorder-layout -> plan-memory -> lower
  *
  * Between passes it re-runs the verifier in builds with assertions (the
  * default debugoptimized build), and prints the IR after a named pass or
@@ -54,6 +54,10 @@ extern const char kiln_calib_pipeline[];
  * reports each one that does not (naming the symbol and the --shape
  * fix).  Defined in manager.c. */
 bool kiln_inputs_static(kiln_ctx *ctx, const kiln_graph *g, bool report);
+/* What opt->rotate adds to the default pipeline (registry.c): the passes
+ * kiln_rotate_passes, inserted before the pass named kiln_rotate_before. */
+extern const char kiln_rotate_passes[];
+extern const char kiln_rotate_before[];
 
 const kiln_pass_info *kiln_pass_find(const char *name);
 /* Runs a comma-separated list of passes (opt->passes, or the default
@@ -71,6 +75,7 @@ kiln_status pass_plan_memory(kiln_ctx *ctx, kiln_graph *g, const kiln_options *o
 kiln_status pass_calibrate(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_fold_qdq(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_fuse_rotations(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 
 /* ---- helpers the passes share -------------------------------------------- */
 /* Runs node n's shape-inference hook and merges the result with what its

@@ -4,8 +4,9 @@
  * The table is the single list `--passes` names are checked against, that
  * `kiln dump --help` prints and that docs/passes.md mirrors.  Adding a pass
  * means writing passes/NAME.c, declaring pass_NAME in passes.h and adding
- * one row here.  Rows are in the order of the default pipeline, then the
- * passes that only run when asked for.
+ * one row here.  Rows are in the order of the default pipeline (with
+ * fuse-rotations where --rotate hadamard puts it), then the passes that
+ * only run when asked for.
  */
 #include "passes.h"
 
@@ -28,6 +29,8 @@ const kiln_pass_info kiln_pass_table[] = {
      .doc = "turn QDQ-wrapped Conv/Gemm/MatMul and QLinearConv/QLinearMatMul into kiln.QConv/QMatMul"},
     {.name = "quantize", .run = pass_quantize,
      .doc = "rewrite Conv, Gemm, MatMul into int8 kiln ops (QConv, QMatMul) with calibrated ranges"},
+    {.name = "fuse-rotations", .run = pass_fuse_rotations,
+     .doc = "fold Hadamard rotations into a transformer's weights (QuaRot); --rotate hadamard"},
     {.name = "fuse-ops", .run = pass_fuse_ops,
      .doc = "fold BatchNormalization into convolutions; bias, residual Add and activation into "
             "FusedConv / FusedMatMul epilogues"},
@@ -86,6 +89,20 @@ const char kiln_quant_pipeline[] =
     "quantize,"
     "eliminate-dead-code," PIPELINE_BACK;
 const char kiln_calib_pipeline[] = PIPELINE_FRONT;
+
+/*
+ * --rotate hadamard: these passes go into the default pipeline just before
+ * kiln_rotate_before (the pass manager splices them in, so the pipeline
+ * above stays the one list).  The rotation wants the simplified, folded,
+ * swept graph, and its dead-code sweep drops the weights it replaced; both
+ * must come before fuse-ops, whose kiln.FusedMatMul nodes the rotation's
+ * matcher does not know, and before reorder-layout packs the weights the
+ * rotation rewrites.
+ */
+const char kiln_rotate_passes[] =
+    "fuse-rotations,"
+    "eliminate-dead-code";
+const char kiln_rotate_before[] = "fuse-ops";
 
 const kiln_pass_info *kiln_pass_find(const char *name) {
   for (int i = 0; i < kiln_pass_count; i++)

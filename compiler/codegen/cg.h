@@ -586,5 +586,7 @@ kiln_status lower_window(cg_state *s, int32_t n);
 kiln_status lower_mel_weight_matrix(cg_state *s, int32_t n);
 kiln_status lower_dft(cg_state *s, int32_t n);
 kiln_status lower_stft(cg_state *s, int32_t n);
+/* lower_hadamard.c: the kiln op Hadamard (fast Walsh-Hadamard transform) */
+kiln_status lower_hadamard(cg_state *s, int32_t n);
 
 #endif /* KILN_CG_H */

@@ -194,6 +194,8 @@ const cg_lower_fn cg_lower_table[IR_OP_COUNT] = {
     /* kiln's integer ops (quantize pass) */
     [IR_OP_QCONV] = lower_qconv,
     [IR_OP_QMAT_MUL] = lower_qmatmul,
+    /* kiln's own ops */
+    [IR_OP_HADAMARD] = lower_hadamard,
 };
 /* Rows are sparse (NULL: not lowered), so no size assertion can say
  * anything here; tests/unit/test_tables.c checks the rows against ops.def. */

@@ -213,6 +213,24 @@ static int set_hide_constants(kiln_ctx *ctx, drv_args *a, const char *opt, const
   return 0;
 }
 
+static int set_rotate(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  if (strcmp(v, "hadamard")) return bad(ctx, opt, v, "hadamard");
+  a->opt.rotate = KILN_ROTATE_HADAMARD;
+  return 0;
+}
+
+static int set_rotate_seed(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  /* strtoull would take " -1" as 2^64-1: the word must start with a digit */
+  if (v[0] < '0' || v[0] > '9') return bad(ctx, opt, v, "a non-negative integer");
+  char *end;
+  errno = 0;
+  unsigned long long seed = strtoull(v, &end, 10);
+  if (*end || errno) return bad(ctx, opt, v, "a non-negative integer");
+  a->opt.rotate_seed = seed;
+  a->rotate_seed_given = true;
+  return 0;
+}
+
 static int set_input(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
   (void)opt;
   a->inputs = kiln_realloc(ctx, a->inputs, (size_t)(a->num_inputs + 1) * sizeof *a->inputs);
@@ -357,6 +375,10 @@ static const drv_option options[] = {
      "write the optimized LLVM module as text"},
     {"--print-schedule", NULL, NULL, DRV_COMPILE | DRV_RUN | DRV_DUMP, set_print_schedule,
      "print each GEMM kernel's schedule and where it came from (default, attribute)"},
+    {"--rotate", NULL, "hadamard", ALL_BUILD, set_rotate,
+     "fold Hadamard rotations into a transformer's weights (docs/rotation.md)"},
+    {"--rotate-seed", NULL, "N", ALL_BUILD, set_rotate_seed,
+     "seed of the residual stream's random signs under --rotate (default 0)"},
     {"--input", NULL, "[NAME=]FILE", DRV_RUN, set_input,
      "an input tensor (.npy or .pb), in input order or by name (repeatable)"},
     {"--expect", NULL, "DIR", DRV_RUN, set_expect,
@@ -542,6 +564,18 @@ int drv_parse(kiln_ctx *ctx, drv_args *a, int argc, char **argv) {
     }
     if (o->set(ctx, a, w, value) < 0) return -1;
     if (a->help) return 1;
+  }
+  /* options that would do nothing are refused, not ignored: --passes
+   * replaces the pipeline --rotate adds to, and a seed seeds nothing
+   * unless fuse-rotations runs (--rotate, or --passes naming it) */
+  if (a->opt.rotate != KILN_ROTATE_NONE && a->opt.passes) {
+    kiln_error(ctx, "%s: --rotate adds to the default pipeline, which --passes replaces; name "
+               "fuse-rotations in the --passes list instead", cmd);
+    return -1;
+  }
+  if (a->rotate_seed_given && a->opt.rotate == KILN_ROTATE_NONE && !a->opt.passes) {
+    kiln_error(ctx, "%s: --rotate-seed without --rotate hadamard seeds nothing", cmd);
+    return -1;
   }
   return 0;
 }

@@ -26,6 +26,7 @@ static void help(void) {
   for (int p = 0; p < kiln_pass_count; p++)
     printf("  %-22s %s\n", kiln_pass_table[p].name, kiln_pass_table[p].doc);
   printf("default pipeline: %s\n", kiln_default_pipeline);
+  printf("--rotate hadamard adds %s before %s\n", kiln_rotate_passes, kiln_rotate_before);
 }
 
 int kiln_cmd_dump(int argc, char **argv) {

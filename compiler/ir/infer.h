@@ -242,5 +242,7 @@ kiln_status infer_tfidf_vectorizer(struct ir_graph *g, int32_t n);
  * fails on a malformed pool, UNSUPPORTED for string pools. */
 kiln_status ir_tfidf_pool(struct ir_graph *g, int32_t n, int64_t *offset, int64_t *size,
                           int64_t *column, int64_t *count, int64_t *columns);
+/* hadamard.c: the kiln op Hadamard */
+kiln_status infer_hadamard(struct ir_graph *g, int32_t n);
 
 #endif
