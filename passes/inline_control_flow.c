@@ -355,6 +355,9 @@ static kiln_status copy_body(cf_state *s, const ir_graph *b, const ir_value_id *
   ir_graph *g = s->g;
   *ok = false;
   if (b->num_nodes > s->budget) return KILN_OK;
+  /* an If branch declares no inputs; a (malformed) one that does has
+   * nothing to bind them to, so it is not copied */
+  if (b->num_inputs > 0 && !binds) return KILN_OK;
   body_map m = {s, b, ir_arena_alloc(&s->scratch, (size_t)(b->num_values + 1) * sizeof *m.map)};
   for (int32_t v = 0; v < b->num_values; v++) m.map[v] = IR_NONE;
   for (int i = 0; i < b->num_inputs; i++) m.map[b->inputs[i]] = binds[i];
