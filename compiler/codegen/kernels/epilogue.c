@@ -41,7 +41,6 @@ bool cg_epilogue_supports(ir_op op) {
 }
 
 LLVMValueRef cg_apply_activation(cg_state *s, const cg_activation *act, LLVMValueRef v) {
-  float alpha = act->node >= 0 ? ir_attr_float_or(s->g, act->node, "alpha", 0) : 0;
   switch (act->op) {
   case IR_OP_COUNT:
     return v;
@@ -74,7 +73,6 @@ LLVMValueRef cg_apply_activation(cg_state *s, const cg_activation *act, LLVMValu
   default:
     break;
   }
-  (void)alpha;
   /* lane by lane through the op's scalar function */
   LLVMTypeRef t = LLVMTypeOf(v);
   if (LLVMGetTypeKind(t) != LLVMVectorTypeKind) return cg_unary_scalar(s, act->node, act->op, v);

@@ -170,7 +170,7 @@ static LLVMValueRef b_index(gemm_emit *e, LLVMValueRef col, int v, LLVMValueRef 
 
 /* The epilogue on one accumulator vector of C tile (row, col + v*lanes). */
 static LLVMValueRef epilogue(gemm_emit *e, LLVMValueRef acc, LLVMValueRef row, LLVMValueRef col,
-                             int v, int valid, LLVMValueRef cidx) {
+                             int v, int valid) {
   cg_state *s = e->s;
   const cg_gemm *g = e->g;
   int lanes = e->sc->lanes;
@@ -249,8 +249,7 @@ static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr,
   for (int i = 0; i < mr; i++)
     for (int v = 0; v < nv; v++) {
       int vv = v == nv - 1 ? valid : lanes;
-      LLVMValueRef ci = cg_addc(s, crow[i], v * lanes);
-      LLVMValueRef r = epilogue(e, cg_get(s, e->vt, acc[i * nv + v]), cg_addc(s, row, i), col, v, vv, ci);
+      LLVMValueRef r = epilogue(e, cg_get(s, e->vt, acc[i * nv + v]), cg_addc(s, row, i), col, v, vv);
       cg_set(s, acc[i * nv + v], r);
     }
   cg_end_if(s, &fin);
