@@ -27,12 +27,15 @@
  * A link of the chain is taken only when the intermediate value has no
  * other reader and is not a graph output, and only where the fused kernel
  * exists: f32, a convolution the GEMM kernel handles (1-d or 2-d, constant
- * weights, at least 8 output channels per group), a product at least 8
+ * weights, at least 8 output channels per group) or the depthwise kernel
+ * handles (kernels/depthwise.c), a product at least 8
  * columns wide.  The residual must have exactly the output's shape.
  */
 #include <math.h>
 #include <string.h>
 
+#include "cg.h"
+#include "kernels/depthwise.h"
 #include "passes.h"
 
 enum { FUSE_MIN_COLUMNS = 8, FUSE_MIN_CHANNELS = 8 };
@@ -64,6 +67,7 @@ static bool conv_fusable(const ir_graph *g, ir_node_id n) {
   if (!ir_const_data(g, w) || wv->dtype != IR_F32 || (wv->shape.rank != 3 && wv->shape.rank != 4))
     return false;
   int64_t group = ir_attr_int_or(g, n, "group", 1);
+  if (cg_depthwise_of(g, n)) return true;
   return group >= 1 && wv->shape.dims[0] % group == 0 && wv->shape.dims[0] / group >= FUSE_MIN_CHANNELS;
 }
 

@@ -358,6 +358,7 @@ LLVMValueRef cg_gep(cg_state *s, ir_dtype dt, LLVMValueRef base, LLVMValueRef id
 LLVMValueRef cg_load(cg_state *s, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx);
 void cg_store(cg_state *s, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v);
 void cg_memcpy(cg_state *s, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes);
+void cg_memset_zero(cg_state *s, LLVMValueRef dst, LLVMValueRef bytes);
 /* Converts a computation value between dtypes (ONNX Cast semantics). */
 LLVMValueRef cg_cast(cg_state *s, LLVMValueRef v, ir_dtype from, ir_dtype to);
 /* A stack variable in the kernel's entry block (promoted to registers by

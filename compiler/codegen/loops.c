@@ -185,6 +185,10 @@ void cg_memcpy(cg_state *s, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef byt
   LLVMBuildMemCpy(s->b, dst, 1, src, 1, bytes);
 }
 
+void cg_memset_zero(cg_state *s, LLVMValueRef dst, LLVMValueRef bytes) {
+  LLVMBuildMemSet(s->b, dst, LLVMConstInt(s->t_i8, 0, 0), bytes, 1);
+}
+
 LLVMValueRef cg_var(cg_state *s, LLVMTypeRef t, LLVMValueRef init) {
   LLVMBuilderRef ab = LLVMCreateBuilderInContext(s->c);
   LLVMPositionBuilderAtEnd(ab, s->k->entry);

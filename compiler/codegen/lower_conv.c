@@ -50,6 +50,7 @@
 #include <string.h>
 
 #include "cg.h"
+#include "kernels/depthwise.h"
 #include "kernels/gemm.h"
 
 /* Output channels per group from which channel blocks pay off. */
@@ -340,7 +341,9 @@ kiln_status lower_conv(cg_state *s, int32_t n) {
   bool fused = s->g->nodes[n].op == IR_OP_FUSED_CONV;
   /* the kernel layer: every f32 convolution with constant weights and
    * enough output channels per group is a GEMM (weights as A, image
-   * columns as B); 3-d and depthwise ones keep the direct loops below */
+   * columns as B); depthwise ones have a kernel of their own; 3-d ones
+   * and few channels per group keep the direct loops below */
+  if (q.nsp <= 2 && cg_depthwise_of(s->g, n)) return cg_depthwise_emit(s, n, &q.win);
   cg_gemm_shape gsh;
   if (q.nsp <= 2 && cg_gemm_shape_of(s->g, n, &gsh, NULL)) return emit_gemm(s, n, &q, wdata, fused);
   /* reorder-layout packs only what the GEMM kernel reads */

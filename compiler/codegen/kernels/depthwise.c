@@ -1,0 +1,237 @@
+/*
+ * depthwise.c — the depthwise convolution kernel (group = input channels =
+ * output channels, one filter per channel: MobileNet's 3x3 and 5x5 layers).
+ *
+ * A depthwise layer does KH*KW multiply-adds per output element, so it is
+ * bound by moving its planes, not by arithmetic; the GEMM kernel does not
+ * fit it (one output channel per group leaves nothing to block in
+ * registers).  What pays is touching each input element few times, with
+ * vector loads and no per-element branches:
+ *
+ *   for each plane (image n, channel c), by parallel item:
+ *     copy the input plane into the item's scratch plane, whose border is
+ *     the zero padding (zeroed once per item: only interiors are copied)
+ *     for each output row, 16 (a vector of) output columns at a time:
+ *       acc = sum over taps (kh, kw), in that order, of
+ *             w[c, kh, kw] * scratch[oh*sh + kh*dh][ow*sw + kw*dw ...]
+ *       (a stride sw > 1 is one wide load and a lane shuffle)
+ *       epilogue in registers: + bias[c], + residual, activation; store
+ *
+ * The scratch plane is wide enough that the last vector of a row reads
+ * zeros rather than past the plane, so the only partial vector is the
+ * last store of a row.  Planes go to items in turn (item i takes planes
+ * i, i + items, ...), so each item's scratch plane is private and the
+ * scratch stays bounded however many channels there are.  Every output
+ * element sums its taps in the same order whatever the split, so results
+ * are bit-identical for every thread count.
+ */
+#include "kernels/depthwise.h"
+
+#include <string.h>
+
+#include "kernels/gemm.h"
+
+enum {
+  DW_MAX_TAPS = 64,    /* larger kernels keep lower_conv.c's direct loops */
+  DW_MAX_STRIDE = 4,   /* a stride is a load of lanes * stride floats */
+  DW_SLOTS = 16,       /* at most this many items (and scratch planes) */
+  DW_UNROLL = 4,       /* vectors of one row computed side by side */
+};
+
+static bool static_f32(const ir_graph *g, ir_value_id v) {
+  return v >= 0 && g->values[v].dtype == IR_F32 && ir_shape_is_static(&g->values[v].shape);
+}
+
+bool cg_depthwise_of(const ir_graph *g, ir_node_id n) {
+  const ir_node *nd = &g->nodes[n];
+  if ((nd->op != IR_OP_CONV && nd->op != IR_OP_FUSED_CONV) || nd->num_inputs < 2) return false;
+  ir_value_id x = nd->inputs[0], w = nd->inputs[1], y = nd->outputs[0];
+  if (!static_f32(g, x) || !static_f32(g, w) || !static_f32(g, y)) return false;
+  const ir_shape *xs = &g->values[x].shape, *ws = &g->values[w].shape;
+  if (xs->rank < 3 || xs->rank > 4 || ws->rank != xs->rank) return false;
+  if (g->values[w].layout.kind != IR_LAYOUT_PLAIN) return false;
+  int64_t group = ir_attr_int_or(g, n, "group", 1);
+  int64_t C = xs->dims[1];
+  if (group != C || C < 1 || ws->dims[0] != C || ws->dims[1] != 1) return false;
+  int64_t taps = 1;
+  for (int d = 2; d < ws->rank; d++) taps *= ws->dims[d];
+  if (taps > DW_MAX_TAPS) return false;
+  const int64_t *v;
+  int cnt = ir_attr_ints(g, n, "strides", &v);
+  for (int i = 0; i < cnt; i++)
+    if (v[i] < 1 || v[i] > DW_MAX_STRIDE) return false;
+  for (int i = 2; i < 4 && nd->num_inputs > i; i++) /* bias, residual */
+    if (nd->inputs[i] >= 0 && !static_f32(g, nd->inputs[i])) return false;
+  return true;
+}
+
+typedef struct dw_emit {
+  cg_state *s;
+  LLVMTypeRef vt;             /* <lanes x float> */
+  int lanes;
+  int64_t KH, KW, sh, sw, dh, dw;
+  int64_t OH, OW, Ws;         /* output plane; scratch row length */
+  LLVMValueRef pad;           /* the item's scratch plane (float *) */
+  LLVMValueRef taps[DW_MAX_TAPS]; /* this plane's weights, splat */
+  LLVMValueRef bias;          /* splat, or NULL */
+  LLVMValueRef resid, y;      /* plane bases (float *), resid may be NULL */
+  const cg_activation *act;
+} dw_emit;
+
+/* lanes outputs of row `oh` from column `ow0`: the taps' strided vectors. */
+static LLVMValueRef taps_at(dw_emit *e, LLVMValueRef oh, LLVMValueRef ow0) {
+  cg_state *s = e->s;
+  LLVMValueRef acc = NULL;
+  LLVMValueRef row0 = cg_mulc(s, cg_mulc(s, oh, e->sh), e->Ws);
+  LLVMValueRef col0 = cg_mulc(s, ow0, e->sw);
+  LLVMTypeRef wide = LLVMVectorType(s->t_f32, (unsigned)(e->lanes * e->sw));
+  LLVMValueRef pick = NULL;
+  if (e->sw > 1) {
+    LLVMValueRef m[64];
+    for (int l = 0; l < e->lanes; l++) m[l] = cg_i32(s, (int32_t)(l * e->sw));
+    pick = LLVMConstVector(m, (unsigned)e->lanes);
+  }
+  for (int64_t kh = 0; kh < e->KH; kh++)
+    for (int64_t kw = 0; kw < e->KW; kw++) {
+      LLVMValueRef idx = cg_add(s, cg_addc(s, row0, kh * e->dh * e->Ws + kw * e->dw), col0);
+      LLVMValueRef p = cg_gep(s, IR_F32, e->pad, idx);
+      LLVMValueRef v = LLVMBuildLoad2(s->b, e->sw > 1 ? wide : e->vt, p, "x");
+      LLVMSetAlignment(v, 4);
+      if (e->sw > 1) v = LLVMBuildShuffleVector(s->b, v, LLVMGetPoison(wide), pick, "xs");
+      LLVMValueRef wv = e->taps[kh * e->KW + kw];
+      acc = acc ? cg_fmuladd(s, v, wv, acc) : LLVMBuildFMul(s->b, v, wv, "");
+    }
+  return acc;
+}
+
+/* bias, residual, activation on the vector of outputs at `at` (valid
+ * lanes), then the store. */
+static void finish(dw_emit *e, LLVMValueRef acc, LLVMValueRef at, int valid) {
+  cg_state *s = e->s;
+  if (e->bias) acc = LLVMBuildFAdd(s->b, acc, e->bias, "");
+  if (e->resid) {
+    LLVMValueRef r;
+    if (valid == e->lanes) {
+      r = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->resid, at), "r");
+      LLVMSetAlignment(r, 4);
+    } else {
+      r = LLVMConstNull(e->vt);
+      for (int l = 0; l < valid; l++)
+        r = LLVMBuildInsertElement(s->b, r, cg_load(s, IR_F32, e->resid, cg_addc(s, at, l)),
+                                   cg_i32(s, l), "");
+    }
+    acc = LLVMBuildFAdd(s->b, acc, r, "");
+  }
+  if (e->act->op != IR_OP_COUNT) acc = cg_apply_activation(s, e->act, acc);
+  if (valid == e->lanes) {
+    LLVMValueRef st = LLVMBuildStore(s->b, acc, cg_gep(s, IR_F32, e->y, at));
+    LLVMSetAlignment(st, 4);
+    return;
+  }
+  for (int l = 0; l < valid; l++)
+    cg_store(s, IR_F32, e->y, cg_addc(s, at, l), LLVMBuildExtractElement(s->b, acc, cg_i32(s, l), ""));
+}
+
+/* One output row: groups of DW_UNROLL vectors (independent FMA chains, so
+ * the adds' latency overlaps), single vectors, then the partial one. */
+static void emit_row(dw_emit *e, LLVMValueRef oh) {
+  cg_state *s = e->s;
+  int L = e->lanes;
+  LLVMValueRef rowout = cg_mulc(s, oh, e->OW);
+  int64_t full = e->OW / L, groups = full / DW_UNROLL;
+  if (groups > 0) {
+    cg_loop j = cg_for_n(s, groups);
+    LLVMValueRef acc[DW_UNROLL];
+    LLVMValueRef ow0 = cg_mulc(s, j.i, (int64_t)DW_UNROLL * L);
+    for (int u = 0; u < DW_UNROLL; u++) acc[u] = taps_at(e, oh, cg_addc(s, ow0, u * L));
+    for (int u = 0; u < DW_UNROLL; u++) finish(e, acc[u], cg_add(s, rowout, cg_addc(s, ow0, u * L)), L);
+    cg_end(s, &j);
+  }
+  if (full % DW_UNROLL) {
+    cg_loop j = cg_for(s, cg_i64(s, groups * DW_UNROLL), cg_i64(s, full));
+    LLVMValueRef ow0 = cg_mulc(s, j.i, L);
+    finish(e, taps_at(e, oh, ow0), cg_add(s, rowout, ow0), L);
+    cg_end(s, &j);
+  }
+  if (e->OW % L) {
+    LLVMValueRef ow0 = cg_i64(s, full * L);
+    finish(e, taps_at(e, oh, ow0), cg_add(s, rowout, ow0), (int)(e->OW % L));
+  }
+}
+
+kiln_status cg_depthwise_emit(cg_state *s, int32_t n, const cg_window *win) {
+  ir_value_id x = cg_in(s, n, 0);
+  const ir_shape *xs = cg_shape(s, x);
+  bool two = win->nsp == 2;
+  int hi = two ? 0 : -1, wi = two ? 1 : 0; /* 1-d: a 1 x W image */
+  int64_t N = xs->dims[0], C = xs->dims[1];
+  int64_t H = two ? win->in[hi] : 1, W = win->in[wi];
+  int lanes = s->target->vector_bits >= 512 ? 16 : s->target->vector_bits >= 256 ? 8 : 4;
+  dw_emit e = {.s = s, .lanes = lanes, .vt = LLVMVectorType(s->t_f32, (unsigned)lanes),
+               .KH = two ? win->kernel[hi] : 1, .KW = win->kernel[wi],
+               .sh = two ? win->stride[hi] : 1, .sw = win->stride[wi],
+               .dh = two ? win->dilation[hi] : 1, .dw = win->dilation[wi],
+               .OH = two ? win->out[hi] : 1, .OW = win->out[wi]};
+  int64_t pt = two ? win->pad_begin[hi] : 0, pb = two ? win->pad_end[hi] : 0;
+  int64_t pl = win->pad_begin[wi], pr = win->pad_end[wi];
+  if (e.sw > DW_MAX_STRIDE || e.KH * e.KW > DW_MAX_TAPS)
+    return cg_unsupported(s, n, "depthwise kernel of this stride or size");
+
+  cg_activation act = {.op = IR_OP_COUNT};
+  bool has_bias = cg_in(s, n, 2) >= 0, has_resid = false;
+  if (s->g->nodes[n].op == IR_OP_FUSED_CONV) {
+    cg_gemm fused;
+    cg_gemm_init(&fused);
+    kiln_status st = cg_fused_epilogue(s, n, &fused);
+    if (st) return st;
+    act = fused.act;
+    has_resid = fused.resid_in >= 0;
+  }
+  e.act = &act;
+
+  /* the scratch plane: padded input, wide enough for the last vector of
+   * every row (columns up to OWv*sw + (KW-1)*dw) and the last row's taps */
+  int64_t OWv = (e.OW + lanes - 1) / lanes * lanes;
+  int64_t Ws = pl + W + pr, need = OWv * e.sw + (e.KW - 1) * e.dw;
+  e.Ws = Ws = Ws > need ? Ws : need;
+  int64_t Hs = pt + H + pb, needh = (e.OH - 1) * e.sh + (e.KH - 1) * e.dh + 1;
+  Hs = Hs > needh ? Hs : needh;
+  int64_t plane = Hs * Ws; /* floats */
+  plane = (plane + 15) / 16 * 16; /* keep each slot 64-byte aligned */
+  int64_t planes = N * C, items = planes < DW_SLOTS ? planes : DW_SLOTS;
+  cg_kernel_scratch(s, items * plane * 4);
+  int64_t per_plane = e.OH * e.OW * e.KH * e.KW * 2 + H * W;
+  cg_kernel *k = cg_kernel_begin(s, n, items, per_plane * ((planes + items - 1) / items));
+
+  cg_loop item = cg_for(s, k->begin, k->end);
+  e.pad = cg_gep(s, IR_F32, k->scratch, cg_mulc(s, item.i, plane));
+  /* zero once: the copies below only ever write the interior */
+  cg_memset_zero(s, e.pad, cg_i64(s, plane * 4));
+  LLVMValueRef nplanes = cg_divc(s, cg_sub(s, cg_i64(s, planes + items - 1), item.i), items);
+  cg_loop pl_loop = cg_for(s, cg_i64(s, 0), nplanes);
+  LLVMValueRef p = cg_add(s, item.i, cg_mulc(s, pl_loop.i, items)); /* n * C + c */
+  LLVMValueRef c = cg_remc(s, p, C);
+  LLVMValueRef src = cg_gep(s, IR_F32, k->in[0], cg_mulc(s, p, H * W));
+  if (pl == 0 && pr == 0 && Ws == W) {
+    cg_memcpy(s, cg_gep(s, IR_F32, e.pad, cg_i64(s, pt * Ws)), src, cg_i64(s, H * W * 4));
+  } else {
+    cg_loop r = cg_for_n(s, H);
+    cg_memcpy(s, cg_gep(s, IR_F32, e.pad, cg_addc(s, cg_mulc(s, r.i, Ws), pt * Ws + pl)),
+              cg_gep(s, IR_F32, src, cg_mulc(s, r.i, W)), cg_i64(s, W * 4));
+    cg_end(s, &r);
+  }
+  for (int64_t t = 0; t < e.KH * e.KW; t++)
+    e.taps[t] = cg_splat(s, cg_load(s, IR_F32, k->in[1], cg_addc(s, cg_mulc(s, c, e.KH * e.KW), t)),
+                         (unsigned)lanes);
+  e.bias = has_bias ? cg_splat(s, cg_load(s, IR_F32, k->in[2], c), (unsigned)lanes) : NULL;
+  LLVMValueRef out_off = cg_mulc(s, p, e.OH * e.OW);
+  e.y = cg_gep(s, IR_F32, k->out[0], out_off);
+  e.resid = has_resid ? cg_gep(s, IR_F32, k->in[3], out_off) : NULL;
+  cg_loop oh = cg_for_n(s, e.OH);
+  emit_row(&e, oh.i);
+  cg_end(s, &oh);
+  cg_end(s, &pl_loop);
+  cg_end(s, &item);
+  cg_kernel_end(s, k);
+  return KILN_OK;
+}
