@@ -71,6 +71,16 @@ void cg_schedule_default(const cg_target_caps *caps, const cg_gemm_shape *sh, cg
     int64_t want_items = 8;
     s.nc = round_up(ceil_div(sh->N, want_items), s.nr);
     if (s.nc > 256) s.nc = round_up(256, s.nr);
+    /* A small feature map (7x7, 14x14) has too few column blocks to keep
+     * two cores busy: split the rows too.  Each row block gathers its own
+     * copy of the columns, which costs about lanes / M of the block's
+     * FMAs, so split only as far as needed for a few items. */
+    int64_t items = sh->batch * ceil_div(sh->N, s.nc);
+    if (items < 4 && sh->M >= 4 * s.mr) {
+      int64_t mb = ceil_div(4, items);
+      s.mc = round_up(ceil_div(sh->M, mb), s.mr);
+      s.par = CG_PAR_MN;
+    }
   } else {
     s.mc = round_up(sh->M < 192 ? sh->M : 192, s.mr);
     s.nc = round_up(sh->N < 512 ? sh->N : 512, s.nr);
