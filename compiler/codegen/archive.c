@@ -56,7 +56,7 @@ static void sym_push(sym_list *l, const char *name, int member) {
  * we can read. */
 static bool elf_symbols(const cg_member *mem, int m, sym_list *out) {
   const unsigned char *p = mem->data;
-  size_t size = mem->size;
+  size_t size = mem->size - mem->tail_size; /* the tables lie in the head */
   if (size < 64 || memcmp(p, "\177ELF", 4) || p[4] != 2 || p[5] != 1) return false;
   uint64_t shoff = rd(p + 0x28, 8), shentsize = rd(p + 0x3A, 2), shnum = rd(p + 0x3C, 2);
   if (shentsize < 64 || shoff > size || shnum > (size - shoff) / shentsize) return false;
@@ -166,7 +166,9 @@ kiln_status cg_write_archive(kiln_ctx *ctx, const char *path, const cg_member *m
       snprintf(name, sizeof name, "%s/", members[m].name);
     }
     header(f, name, members[m].size, "644");
-    fwrite(members[m].data, 1, members[m].size, f);
+    fwrite(members[m].data, 1, members[m].size - members[m].tail_size, f);
+    if (members[m].tail && !cg_weights_fwrite(members[m].tail, f, (int64_t)members[m].tail_size))
+      break; /* ferror(f) says so below */
     if (members[m].size & 1) fputc('\n', f);
   }
   bool ok = !ferror(f);

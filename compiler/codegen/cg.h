@@ -42,6 +42,7 @@
 #include <llvm-c/TargetMachine.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ir.h"
 #include "options.h"
@@ -86,11 +87,18 @@ kiln_status cg_optimize(kiln_ctx *ctx, const cg_target *t, LLVMModuleRef m);
 kiln_status cg_emit_object(kiln_ctx *ctx, const cg_target *t, LLVMModuleRef m,
                            LLVMMemoryBufferRef *out);
 
-/* ---- external weights (weights_file.c) ------------------------------------ */
-/* The layout of NAME.weights (format in runtime/rt.h), filled in by
- * cg_build_module in --weights external mode: every constant the
- * generated code reads, in the form it reads it, at a 64-byte aligned
- * offset from the start of the file. */
+/* ---- the weights blob (weights_file.c, data_object.c) ---------------------- */
+/* Every constant the generated code reads, in the form it reads it, at a
+ * 64-byte aligned offset, filled in by cg_build_module for `kiln compile`.
+ * Two homes for the same layout:
+ *   - external (--weights external): NAME.weights (format in runtime/rt.h),
+ *     offsets counted from the start of the file, after its header page;
+ *   - embedded: one read-only data object NAME_weights.o in libNAME.a,
+ *     written by kiln directly (data_object.c) rather than handed to LLVM
+ *     as constant globals: LLVM's optimizer and AsmPrinter walking 100 MB
+ *     of constants were a third of a ResNet-50 compile.  The code reads it
+ *     through the hidden symbol NAME_weights_data.
+ * `kiln run` (the JIT) passes no cg_weights and gets LLVM globals. */
 typedef struct cg_weights_entry {
   const void *data;          /* a graph constant's payload (maybe inside a file
                               * mapping of the graph) or a copy in the arena */
@@ -106,9 +114,10 @@ typedef struct cg_weights {
   int32_t count, cap;
   int64_t end;               /* end of the last entry */
   uint64_t hash;             /* payload hash, set by cg_write_weights */
+  bool embed;                /* embedded in the archive, not a file */
 } cg_weights;
 
-void cg_weights_init(cg_weights *w, kiln_ctx *ctx, const ir_graph *g);
+void cg_weights_init(cg_weights *w, kiln_ctx *ctx, const ir_graph *g, bool embed);
 void cg_weights_free(cg_weights *w);
 /* Appends `nbytes` of data at the next aligned offset and returns that
  * offset.  `copy`: data is temporary, keep a copy; else it must outlive w. */
@@ -121,6 +130,11 @@ int64_t cg_weights_file_size(const cg_weights *w);
  * written, so weights larger than memory pass through; all-zero chunks
  * become holes. */
 kiln_status cg_write_weights(cg_weights *w, const char *path, const char *model_name);
+/* The symbol an embedded blob is defined as: NAME_weights_data. */
+void cg_weights_symbol(const char *model_name, char *buf, size_t size);
+/* Writes the blob's bytes, entries at their offsets and zeros between
+ * them, then zeros up to `size` bytes in all; false on a write error. */
+bool cg_weights_fwrite(const cg_weights *w, FILE *f, int64_t size);
 
 /* ---- whole-graph entry points -------------------------------------------- */
 /* Builds the module for g (shapes static and inferred) in LLVM context c.
@@ -159,9 +173,22 @@ void cg_jit_free(cg_jit *j);
 /* ---- the library writers (archive.c, header.c) -------------------------- */
 typedef struct cg_member {
   const char *name;          /* file name inside the archive ("NAME.o") */
-  const void *data;
+  const void *data;          /* the member, or its first size - tail_size bytes */
   size_t size;
+  const cg_weights *tail;    /* if set: the blob's bytes follow data, streamed
+                              * from the entries (cg_weights_fwrite) */
+  size_t tail_size;
 } cg_member;
+/* The embedded blob as an archive member NAME_weights.o (data_object.c):
+ * an ELF64 relocatable object with one 64-byte aligned read-only section
+ * holding the blob and defining the hidden global cg_weights_symbol.
+ * e_machine, e_flags and the OS ABI are copied from `like` (the model's
+ * own object), so the linker treats both alike.  The ELF headers and
+ * tables come first, in out->data (kiln_malloc'ed, the caller frees it),
+ * and the blob last, as out's tail, so it is streamed from the entries
+ * instead of copied. */
+kiln_status cg_weights_object(const cg_weights *w, const char *model_name, const void *like,
+                              size_t like_size, const char *member_name, cg_member *out);
 /* The runtime objects of t's ISA among objs (embedded in kiln, blobs.h):
  * the ELF64 objects whose e_machine is the ISA's, stored into out (room
  * for n) as archive members.  None is an error naming the packages that
@@ -249,8 +276,9 @@ typedef struct cg_state {
   int num_kernels;
   int64_t scratch_bytes;     /* asked for by cg_kernel_scratch, taken by cg_kernel_begin */
   int64_t scratch_end;       /* end of the largest kernel scratch (shared by all kernels) */
-  /* external weights (NULL weights: embedded) */
+  /* the weights blob (NULL: constants are LLVM globals, as for the JIT) */
   cg_weights *weights;
+  LLVMValueRef wblob;        /* embedded blob: the external symbol NAME_weights_data */
   LLVMBasicBlockRef run_wcheck; /* NAME_run's block that finds the mapping */
   LLVMValueRef run_wbase;    /* the mapping's base inside NAME_run */
   cg_weights_ref *wrefs;     /* placeholders of cg_const_global */

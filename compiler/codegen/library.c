@@ -3,13 +3,16 @@
  * OUTDIR/NAME.h and OUTDIR/kiln.h (and OUTDIR/NAME.weights).
  *
  *     cg_target_init -> cg_build_module [-> cg_write_weights -> cg_set_weights_hash]
- *       -> cg_optimize -> cg_emit_object
- *       -> cg_write_archive(NAME.o + runtime objects) -> cg_write_header -> kiln.h
+ *       -> cg_optimize -> cg_emit_object [-> cg_weights_object]
+ *       -> cg_write_archive(NAME.o + runtime objects [+ NAME_weights.o])
+ *       -> cg_write_header -> kiln.h
  *
- * With --weights external the weights file is written right after the
- * module is built, before LLVM optimizes it: its content hash goes into
- * the code, and the copies of packed weights can be freed before LLVM's
- * own memory peaks.
+ * The constants never pass through LLVM: cg_build_module lays them out in
+ * a cg_weights blob.  With --weights external the blob is the weights
+ * file, written right after the module is built, before LLVM optimizes
+ * it: its content hash goes into the code, and the copies of packed
+ * weights can be freed before LLVM's own memory peaks.  Embedded, the blob
+ * becomes one more archive member, NAME_weights.o (data_object.c).
  *
  * The runtime objects (thread pool, status strings, and helpers an ISA's
  * libgcc lacks) were compiled when kiln was built, for the build machine
@@ -45,7 +48,7 @@ kiln_status cg_runtime_for(kiln_ctx *ctx, const cg_target *t, const cg_blob *obj
     unsigned machine, flags;
     if (elf64_header(objs[i].data, objs[i].size, &machine, &flags) &&
         machine == t->desc.elf_machine)
-      out[(*count)++] = (cg_member){objs[i].name, objs[i].data, objs[i].size};
+      out[(*count)++] = (cg_member){.name = objs[i].name, .data = objs[i].data, .size = objs[i].size};
   }
   if (*count) return KILN_OK;
   if (!t->described) {
@@ -126,7 +129,8 @@ kiln_status cg_write_library_info(kiln_ctx *ctx, ir_graph *g, const kiln_options
   kiln_status st = cg_target_init(ctx, &t, opt->target, opt->cpu, opt->opt_level);
   if (st) return st;
   /* the runtime members for this ISA, after the model's object */
-  cg_member *members = kiln_calloc(ctx, (size_t)cg_runtime_objects_count + 1, sizeof *members);
+  /* + the model's object and its weights object */
+  cg_member *members = kiln_calloc(ctx, (size_t)cg_runtime_objects_count + 2, sizeof *members);
   int runtime_count = 0;
   st = cg_runtime_for(ctx, &t, cg_runtime_objects, cg_runtime_objects_count, members + 1,
                       &runtime_count);
@@ -142,10 +146,10 @@ kiln_status cg_write_library_info(kiln_ctx *ctx, ir_graph *g, const kiln_options
   int64_t ws = 0, wsize = 0;
   bool external = opt->weights == KILN_WEIGHTS_EXTERNAL;
   cg_weights weights;
-  cg_weights_init(&weights, ctx, g);
-  char path[4096], objname[160];
+  cg_weights_init(&weights, ctx, g, !external);
+  char path[4096], objname[160], wobjname[160];
   double t0 = kiln_clock();
-  st = cg_build_module(ctx, g, &t, name, opt->threads, external ? &weights : NULL, c, &m, &ws);
+  st = cg_build_module(ctx, g, &t, name, opt->threads, &weights, c, &m, &ws);
   kiln_time(ctx, "lowering to LLVM IR", kiln_clock() - t0);
   if (!st) st = make_dir(ctx, outdir);
   if (!st && external) {
@@ -154,7 +158,7 @@ kiln_status cg_write_library_info(kiln_ctx *ctx, ir_graph *g, const kiln_options
     if (!st) cg_set_weights_hash(m, name, weights.hash);
     wsize = cg_weights_file_size(&weights);
   }
-  cg_weights_free(&weights);
+  if (external) cg_weights_free(&weights); /* written: free before LLVM's peak */
   if (!st) st = cg_optimize(ctx, &t, m);
   if (!st && opt->emit_llvm && LLVMPrintModuleToFile(m, opt->emit_llvm, NULL)) {
     kiln_error(ctx, "--emit-llvm: cannot write %s", opt->emit_llvm);
@@ -163,14 +167,25 @@ kiln_status cg_write_library_info(kiln_ctx *ctx, ir_graph *g, const kiln_options
   if (!st) st = cg_emit_object(ctx, &t, m, &obj);
   if (!st) {
     snprintf(objname, sizeof objname, "%s.o", name);
-    members[0] = (cg_member){objname, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj)};
+    members[0] = (cg_member){.name = objname, .data = LLVMGetBufferStart(obj),
+                             .size = LLVMGetBufferSize(obj)};
     st = check_abi(ctx, &t, &members[0], &members[1]);
+  }
+  int count = runtime_count + 1;
+  if (!st && !external) {
+    snprintf(wobjname, sizeof wobjname, "%s_weights.o", name);
+    st = cg_weights_object(&weights, name, members[0].data, members[0].size, wobjname,
+                           &members[count]);
+    if (!st) count++;
   }
   if (!st) st = make_dir(ctx, outdir);
   if (!st) {
     snprintf(path, sizeof path, "%s/lib%s.a", outdir, name);
-    st = cg_write_archive(ctx, path, members, runtime_count + 1);
+    t0 = kiln_clock();
+    st = cg_write_archive(ctx, path, members, count);
+    kiln_time(ctx, "writing the archive", kiln_clock() - t0);
   }
+  cg_weights_free(&weights); /* the archive's weights member streamed from it */
   if (!st) {
     snprintf(path, sizeof path, "%s/%s.h", outdir, name);
     st = cg_write_header(ctx, g, name, ws, wsize, path);
@@ -183,6 +198,7 @@ kiln_status cg_write_library_info(kiln_ctx *ctx, ir_graph *g, const kiln_options
     info->workspace_size = ws;
     info->weights_file_size = wsize;
   }
+  if (count > runtime_count + 1) kiln_free(ctx, (void *)members[count - 1].data);
   if (obj) LLVMDisposeMemoryBuffer(obj);
   if (m) LLVMDisposeModule(m);
   LLVMContextDispose(c);

@@ -42,6 +42,13 @@
  * that resolve_weights_refs replaces by `base + offset` in whichever
  * function uses it, once all kernels are built.  Nothing about the bytes
  * goes through LLVM, so weights larger than memory compile.
+ *
+ * Embedded weights in a library (`kiln compile` without --weights
+ * external) use the same layout, in a data object of the archive
+ * (data_object.c) that defines NAME_weights_data: a constant's address is
+ * then a link-time constant, `NAME_weights_data + offset`, so kernels need
+ * no base parameter and no stand-ins.  Only the JIT (`kiln run`) still
+ * hands constants to LLVM as globals.
  */
 #include <assert.h>
 #include <stdarg.h>
@@ -83,6 +90,16 @@ kiln_status cg_require_dtypes(cg_state *s, int32_t n, const ir_dtype *ok) {
 }
 
 /* ---- buffers ------------------------------------------------------------------ */
+/* Constants come from a mapped NAME.weights whose base NAME_run finds at
+ * run time (not a blob linked in, not LLVM globals). */
+static bool external_weights(const cg_state *s) { return s->weights && !s->weights->embed; }
+
+/* `NAME_weights_data + offset`: a constant of the embedded blob. */
+static LLVMValueRef blob_at(cg_state *s, int64_t offset) {
+  LLVMValueRef off = cg_i64(s, offset);
+  return LLVMConstInBoundsGEP2(s->t_i8, s->wblob, &off, 1);
+}
+
 /* A stand-in for "weights base + offset" (see the top of this file). */
 static LLVMValueRef weights_ref(cg_state *s, int64_t offset) {
   if (s->num_wrefs == s->cap_wrefs) {
@@ -125,7 +142,10 @@ static void resolve_weights_refs(cg_state *s, bool ok) {
 }
 
 LLVMValueRef cg_const_global(cg_state *s, const char *name, const void *data, int64_t nbytes) {
-  if (s->weights) return weights_ref(s, cg_weights_add(s->weights, data, nbytes, true));
+  if (s->weights) {
+    int64_t offset = cg_weights_add(s->weights, data, nbytes, true);
+    return s->weights->embed ? blob_at(s, offset) : weights_ref(s, offset);
+  }
   LLVMValueRef init = LLVMConstStringInContext2(s->c, data, (size_t)nbytes, 1);
   LLVMValueRef gv = LLVMAddGlobal(s->m, LLVMTypeOf(init), name);
   LLVMSetInitializer(gv, init);
@@ -188,9 +208,14 @@ static LLVMValueRef value_ptr(cg_state *s, ir_value_id v) {
                             s->g->values[v].name);
     break;
   case CG_HOME_CONST:
-    if (s->weights) { /* external weights: inside the mapping */
-      idx = cg_i64(s, cg_weights_add(s->weights, s->g->values[v].data, value_bytes(s, v), false));
-      b->ptr = LLVMBuildInBoundsGEP2(s->rb, s->t_i8, s->run_wbase, &idx, 1, s->g->values[v].name);
+    if (s->weights) { /* inside the blob: linked in, or the mapping of NAME.weights */
+      int64_t offset = cg_weights_add(s->weights, s->g->values[v].data, value_bytes(s, v), false);
+      if (s->weights->embed) {
+        b->ptr = blob_at(s, offset);
+      } else {
+        idx = cg_i64(s, offset);
+        b->ptr = LLVMBuildInBoundsGEP2(s->rb, s->t_i8, s->run_wbase, &idx, 1, s->g->values[v].name);
+      }
       break;
     }
     if (!b->global) {
@@ -285,7 +310,7 @@ cg_kernel *cg_kernel_begin(cg_state *s, int32_t n, int64_t items, int64_t work_p
   int nio = nd->num_inputs + nd->num_outputs;
   int64_t scratch = s->scratch_bytes;
   s->scratch_bytes = 0;
-  int nargs = nio + (scratch > 0) + (s->weights != NULL);
+  int nargs = nio + (scratch > 0) + external_weights(s);
   cg_kernel *k = ir_arena_alloc(&s->arena, sizeof *k);
   k->node = n;
   k->items = items;
@@ -339,7 +364,7 @@ cg_kernel *cg_kernel_begin(cg_state *s, int32_t n, int64_t items, int64_t work_p
     add_fn_attr(s, k->fn, (unsigned)nio + 1, "noalias");
     add_fn_attr(s, k->fn, (unsigned)nio + 1, "nocapture");
   }
-  if (s->weights) { /* the mapping's base, last pointer (resolve_weights_refs) */
+  if (external_weights(s)) { /* the mapping's base, last pointer (resolve_weights_refs) */
     k->weights = LLVMGetParam(k->fn, (unsigned)nargs - 1);
     add_fn_attr(s, k->fn, (unsigned)nargs, "readonly");
     add_fn_attr(s, k->fn, (unsigned)nargs, "nocapture");
@@ -505,12 +530,13 @@ static void begin_run(cg_state *s) {
   s->run_ws = LLVMGetParam(s->run_fn, 2);
   s->run_opt = LLVMGetParam(s->run_fn, 3);
   s->run_entry = LLVMAppendBasicBlockInContext(s->c, s->run_fn, "entry");
-  if (s->weights) s->run_wcheck = LLVMAppendBasicBlockInContext(s->c, s->run_fn, "weights");
+  if (external_weights(s))
+    s->run_wcheck = LLVMAppendBasicBlockInContext(s->c, s->run_fn, "weights");
   s->run_body = LLVMAppendBasicBlockInContext(s->c, s->run_fn, "body");
   LLVMBuilderRef ab = LLVMCreateBuilderInContext(s->c);
   LLVMPositionBuilderAtEnd(ab, s->run_entry);
   s->run_env = LLVMBuildAlloca(ab, LLVMArrayType2(s->t_ptr, (uint64_t)s->max_args + 1), "env");
-  if (s->weights) begin_weights(s, ab);
+  if (external_weights(s)) begin_weights(s, ab);
   LLVMDisposeBuilder(ab);
   LLVMPositionBuilderAtEnd(s->rb, s->run_body);
 }
@@ -659,7 +685,7 @@ static void emit_model(cg_state *s) {
   LLVMTypeRef model_fields[9] = {s->t_ptr, s->t_i32, s->t_i32, s->t_ptr, s->t_ptr,
                                  s->t_size, s->t_ptr, s->t_i64, s->t_i64};
   LLVMStructSetBody(model_t, model_fields, 9, 0);
-  int64_t wsize = s->weights ? cg_weights_file_size(s->weights) : 0;
+  int64_t wsize = external_weights(s) ? cg_weights_file_size(s->weights) : 0;
   LLVMValueRef fields[9] = {
       cstring(s, s->name, "model.name"),
       cg_i32(s, g->num_inputs),
@@ -676,7 +702,7 @@ static void emit_model(cg_state *s) {
   LLVMValueRef gv = LLVMAddGlobal(s->m, model_t, name);
   LLVMSetInitializer(gv, LLVMConstNamedStruct(model_t, fields, 9));
   LLVMSetGlobalConstant(gv, 1);
-  if (s->weights)
+  if (external_weights(s))
     LLVMSetInitializer(LLVMGetNamedGlobal(s->m, "kiln.weights.size"), cg_i64(s, wsize));
 }
 
@@ -838,6 +864,14 @@ kiln_status cg_build_module(kiln_ctx *ctx, ir_graph *g, const cg_target *t, cons
     if (a > s->max_args) s->max_args = a;
   }
 
+  if (weights && weights->embed) { /* defined by the archive's data object */
+    char sym[160];
+    cg_weights_symbol(name, sym, sizeof sym);
+    s->wblob = LLVMAddGlobal(s->m, s->t_i8, sym);
+    LLVMSetGlobalConstant(s->wblob, 1);
+    LLVMSetVisibility(s->wblob, LLVMHiddenVisibility);
+    LLVMSetAlignment(s->wblob, 64);
+  }
   place_io(s);
   begin_run(s);
   for (int32_t n = 0; n < g->num_nodes; n++) {

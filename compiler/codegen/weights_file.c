@@ -45,12 +45,17 @@ enum { CHUNK = 8 << 20 };
 
 static int64_t align_up(int64_t x, int64_t a) { return (x + a - 1) / a * a; }
 
-void cg_weights_init(cg_weights *w, kiln_ctx *ctx, const ir_graph *g) {
+void cg_weights_init(cg_weights *w, kiln_ctx *ctx, const ir_graph *g, bool embed) {
   memset(w, 0, sizeof *w);
   w->ctx = ctx;
   w->g = g;
+  w->embed = embed;
   ir_arena_init(&w->arena, ctx);
-  w->end = RT_WEIGHTS_HEADER_SIZE;
+  w->end = embed ? 0 : RT_WEIGHTS_HEADER_SIZE; /* a file starts with its header page */
+}
+
+void cg_weights_symbol(const char *model_name, char *buf, size_t size) {
+  snprintf(buf, size, "%s_weights_data", model_name);
 }
 
 void cg_weights_free(cg_weights *w) {
@@ -70,6 +75,23 @@ int64_t cg_weights_add(cg_weights *w, const void *data, int64_t nbytes, bool cop
   w->entries[w->count++] = (cg_weights_entry){data, nbytes, offset};
   w->end = offset + nbytes;
   return offset;
+}
+
+bool cg_weights_fwrite(const cg_weights *w, FILE *f, int64_t size) {
+  static const unsigned char zeros[4096];
+  int64_t pos = 0;
+  for (int32_t i = 0; i <= w->count; i++) {
+    int64_t at = i < w->count ? w->entries[i].offset : size;
+    for (int64_t n; pos < at; pos += n) {
+      n = at - pos < (int64_t)sizeof zeros ? at - pos : (int64_t)sizeof zeros;
+      if (fwrite(zeros, 1, (size_t)n, f) != (size_t)n) return false;
+    }
+    if (i == w->count) break;
+    const cg_weights_entry *e = &w->entries[i];
+    if (e->nbytes && fwrite(e->data, 1, (size_t)e->nbytes, f) != (size_t)e->nbytes) return false;
+    pos = e->offset + e->nbytes;
+  }
+  return true;
 }
 
 int64_t cg_weights_file_size(const cg_weights *w) { return align_up(w->end, 4096); }

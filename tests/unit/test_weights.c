@@ -226,6 +226,69 @@ START_TEST(weights_file_format) {
 }
 END_TEST
 
+/* Embedded weights are one archive member, emb_weights.o, written by kiln
+ * (data_object.c) rather than LLVM: an ELF object of the model object's
+ * machine whose one global, hidden, read-only symbol emb_weights_data
+ * holds the same bytes as the external file's payload (G transposed at an
+ * aligned offset), listed in the archive's symbol table so that the
+ * linker finds it. */
+static uint64_t le(const unsigned char *p, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+  return v;
+}
+
+START_TEST(embedded_weights_object) {
+  fixture fx;
+  setup(&fx);
+  char path[200];
+  snprintf(path, sizeof path, "%s/libemb.a", fx.emb);
+  size_t n;
+  unsigned char *ar = read_file(path, &n);
+  ck_assert_int_ge(find(ar, n, "emb_weights_data", 17), 0); /* the "/" symbol table */
+  long hdr = find(ar, n, "emb_weights.o/", 14);
+  ck_assert_int_gt(hdr, 0);
+  long model = find(ar, n, "emb.o/", 6);
+  ck_assert_int_gt(model, 0);
+  const unsigned char *o = ar + hdr + 60, *mo = ar + model + 60;
+  size_t size = (size_t)strtoull((const char *)ar + hdr + 48, NULL, 10);
+  ck_assert_uint_le((size_t)(o - ar) + size, n);
+  ck_assert_mem_eq(o, "\177ELF", 4);
+  ck_assert_uint_eq(le(o + 16, 2), 1);             /* ET_REL */
+  ck_assert_uint_eq(le(o + 18, 2), le(mo + 18, 2)); /* e_machine of the model's object */
+  ck_assert_uint_eq(le(o + 48, 4), le(mo + 48, 4)); /* e_flags */
+  uint64_t shoff = le(o + 40, 8), shnum = le(o + 60, 2);
+  ck_assert_uint_eq(shnum, 6);
+  const unsigned char *rodata = o + shoff + 64, *symtab = o + shoff + 3 * 64;
+  ck_assert_uint_eq(le(rodata + 4, 4), 1);  /* PROGBITS */
+  ck_assert_uint_eq(le(rodata + 8, 8), 2);  /* ALLOC, not WRITE or EXEC */
+  ck_assert_uint_eq(le(rodata + 48, 8), 64);
+  uint64_t doff = le(rodata + 24, 8), dsize = le(rodata + 32, 8);
+  ck_assert_uint_eq(doff % 64, 0);
+  ck_assert_uint_le(doff + dsize, size);
+  const unsigned char *sym = o + le(symtab + 24, 8) + 24; /* symbol 1 */
+  ck_assert_uint_eq(sym[4], 0x11);          /* GLOBAL OBJECT */
+  ck_assert_uint_eq(sym[5], 2);             /* HIDDEN */
+  ck_assert_uint_eq(le(sym + 6, 2), 1);     /* in .rodata */
+  /* the payload: the external file's bytes after its header page */
+  snprintf(path, sizeof path, "%s/ext.weights", fx.ext);
+  size_t wn;
+  unsigned char *file = read_file(path, &wn);
+  uint64_t used = le(sym + 16, 8);
+  ck_assert_uint_le(used, dsize);
+  ck_assert_uint_le(used, wn - 4096);
+  ck_assert_mem_eq(o + doff, file + 4096, used);
+  float gt[GN];
+  for (int i = 0; i < GN; i++) gt[i] = fx.G[(size_t)i * GK];
+  long at = find(o + doff, dsize, gt, sizeof gt);
+  ck_assert_int_ge(at, 0);
+  ck_assert_int_eq(at % 64, 0);
+  free(file);
+  free(ar);
+  teardown(&fx);
+}
+END_TEST
+
 START_TEST(external_matches_embedded_and_errors) {
   fixture fx;
   setup(&fx);
@@ -298,6 +361,7 @@ int main(void) {
   TCase *tc = tcase_create("external");
   tcase_set_timeout(tc, 240);
   tcase_add_test(tc, weights_file_format);
+  tcase_add_test(tc, embedded_weights_object);
   tcase_add_test(tc, external_matches_embedded_and_errors);
   tcase_add_test(tc, run_allocates_nothing);
   suite_add_tcase(s, tc);
