@@ -151,6 +151,23 @@ kiln_status cg_build_module(kiln_ctx *ctx, ir_graph *g, const cg_target *t, cons
  * kiln_model descriptor and NAME_run's check). */
 void cg_set_weights_hash(LLVMModuleRef m, const char *name, uint64_t hash);
 
+/* ---- parallel code generation (split.c) -------------------------------------- */
+enum { CG_MAX_MODULE_PARTS = 8 };
+typedef struct cg_module_part {
+  LLVMContextRef c;          /* part 0: the module's own context */
+  LLVMModuleRef m;
+} cg_module_part;
+/* Cuts library module m (of model `name`) into at most max_parts modules,
+ * each in its own context, that together define what m did: parts[0] is
+ * m itself, the others are new (the caller disposes their modules and
+ * contexts).  Small modules stay whole (*nparts 1). */
+kiln_status cg_split_module(kiln_ctx *ctx, LLVMModuleRef m, const char *name, int max_parts,
+                            cg_module_part *parts, int *nparts);
+/* cg_optimize + cg_emit_object for each part, on a thread each (part 0 on
+ * the calling one, with t); objs[p] receives part p's object. */
+kiln_status cg_emit_parts(kiln_ctx *ctx, const cg_target *t, const kiln_options *opt,
+                          cg_module_part *parts, int n, LLVMMemoryBufferRef *objs);
+
 /* Writes OUTDIR/libNAME.a, OUTDIR/NAME.h and OUTDIR/kiln.h (library.c). */
 kiln_status cg_write_library(kiln_ctx *ctx, ir_graph *g, const kiln_options *opt,
                              const char *name, const char *outdir);

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "blobs.h"
 #include "cg.h"
@@ -129,8 +130,9 @@ kiln_status cg_write_library_info(kiln_ctx *ctx, ir_graph *g, const kiln_options
   kiln_status st = cg_target_init(ctx, &t, opt->target, opt->cpu, opt->opt_level);
   if (st) return st;
   /* the runtime members for this ISA, after the model's object */
-  /* + the model's object and its weights object */
-  cg_member *members = kiln_calloc(ctx, (size_t)cg_runtime_objects_count + 2, sizeof *members);
+  /* + the model's objects (split.c) and its weights object */
+  cg_member *members = kiln_calloc(ctx, (size_t)cg_runtime_objects_count + CG_MAX_MODULE_PARTS + 1,
+                                   sizeof *members);
   int runtime_count = 0;
   st = cg_runtime_for(ctx, &t, cg_runtime_objects, cg_runtime_objects_count, members + 1,
                       &runtime_count);
@@ -142,7 +144,6 @@ kiln_status cg_write_library_info(kiln_ctx *ctx, ir_graph *g, const kiln_options
 
   LLVMContextRef c = LLVMContextCreate();
   LLVMModuleRef m = NULL;
-  LLVMMemoryBufferRef obj = NULL;
   int64_t ws = 0, wsize = 0;
   bool external = opt->weights == KILN_WEIGHTS_EXTERNAL;
   cg_weights weights;
@@ -159,24 +160,48 @@ kiln_status cg_write_library_info(kiln_ctx *ctx, ir_graph *g, const kiln_options
     wsize = cg_weights_file_size(&weights);
   }
   if (external) cg_weights_free(&weights); /* written: free before LLVM's peak */
-  if (!st) st = cg_optimize(ctx, &t, m);
-  if (!st && opt->emit_llvm && LLVMPrintModuleToFile(m, opt->emit_llvm, NULL)) {
-    kiln_error(ctx, "--emit-llvm: cannot write %s", opt->emit_llvm);
-    st = KILN_ERR_IO;
+  /* LLVM's half of the work on every core: the module in parts, an object
+   * each (split.c); --emit-llvm prints one whole module instead */
+  cg_module_part parts[CG_MAX_MODULE_PARTS];
+  LLVMMemoryBufferRef objs[CG_MAX_MODULE_PARTS] = {0};
+  int nparts = 1;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int max_parts = opt->emit_llvm || cpus < 2 ? 1 : cpus > CG_MAX_MODULE_PARTS ? CG_MAX_MODULE_PARTS
+                                                                            : (int)cpus;
+  if (!st) {
+    t0 = kiln_clock();
+    st = cg_split_module(ctx, m, name, max_parts, parts, &nparts);
+    if (nparts > 1) kiln_time(ctx, "splitting the module", kiln_clock() - t0);
   }
-  if (!st) st = cg_emit_object(ctx, &t, m, &obj);
+  if (!st && opt->emit_llvm) {
+    st = cg_optimize(ctx, &t, m);
+    if (!st && LLVMPrintModuleToFile(m, opt->emit_llvm, NULL)) {
+      kiln_error(ctx, "--emit-llvm: cannot write %s", opt->emit_llvm);
+      st = KILN_ERR_IO;
+    }
+    if (!st) st = cg_emit_object(ctx, &t, m, &objs[0]);
+  } else if (!st) {
+    st = cg_emit_parts(ctx, &t, opt, parts, nparts, objs);
+  }
   if (!st) {
     snprintf(objname, sizeof objname, "%s.o", name);
-    members[0] = (cg_member){.name = objname, .data = LLVMGetBufferStart(obj),
-                             .size = LLVMGetBufferSize(obj)};
+    members[0] = (cg_member){.name = objname, .data = LLVMGetBufferStart(objs[0]),
+                             .size = LLVMGetBufferSize(objs[0])};
     st = check_abi(ctx, &t, &members[0], &members[1]);
   }
   int count = runtime_count + 1;
+  char partnames[CG_MAX_MODULE_PARTS][170];
+  for (int p = 1; !st && p < nparts; p++) {
+    snprintf(partnames[p], sizeof partnames[p], "%s.%d.o", name, p);
+    members[count++] = (cg_member){.name = partnames[p], .data = LLVMGetBufferStart(objs[p]),
+                                   .size = LLVMGetBufferSize(objs[p])};
+  }
+  int weights_member = -1;
   if (!st && !external) {
     snprintf(wobjname, sizeof wobjname, "%s_weights.o", name);
     st = cg_weights_object(&weights, name, members[0].data, members[0].size, wobjname,
                            &members[count]);
-    if (!st) count++;
+    if (!st) weights_member = count++;
   }
   if (!st) st = make_dir(ctx, outdir);
   if (!st) {
@@ -198,8 +223,13 @@ kiln_status cg_write_library_info(kiln_ctx *ctx, ir_graph *g, const kiln_options
     info->workspace_size = ws;
     info->weights_file_size = wsize;
   }
-  if (count > runtime_count + 1) kiln_free(ctx, (void *)members[count - 1].data);
-  if (obj) LLVMDisposeMemoryBuffer(obj);
+  if (weights_member >= 0) kiln_free(ctx, (void *)members[weights_member].data);
+  for (int p = 0; p < nparts; p++)
+    if (objs[p]) LLVMDisposeMemoryBuffer(objs[p]);
+  for (int p = 1; p < nparts; p++) {
+    LLVMDisposeModule(parts[p].m);
+    LLVMContextDispose(parts[p].c);
+  }
   if (m) LLVMDisposeModule(m);
   LLVMContextDispose(c);
   kiln_free(ctx, members);
