@@ -12,21 +12,36 @@ struct ir_arena_chunk {
   _Alignas(16) unsigned char data[];
 };
 
+struct ir_arena_adopted {
+  ir_arena_adopted *next;
+  void *block;
+};
+
 enum { CHUNK_SIZE = 64 * 1024 };
 
 void ir_arena_init(ir_arena *a, kiln_ctx *ctx) {
   a->ctx = ctx;
   a->head = NULL;
   a->used = 0;
+  a->adopted = NULL;
 }
 
 void ir_arena_free(ir_arena *a) {
+  for (ir_arena_adopted *d = a->adopted; d; d = d->next) kiln_free(a->ctx, d->block);
+  a->adopted = NULL; /* the records themselves live in the chunks */
   for (ir_arena_chunk *c = a->head, *next; c; c = next) {
     next = c->next;
     kiln_free(a->ctx, c);
   }
   a->head = NULL;
   a->used = 0;
+}
+
+void ir_arena_adopt(ir_arena *a, void *block) {
+  ir_arena_adopted *d = ir_arena_alloc(a, sizeof *d);
+  d->block = block;
+  d->next = a->adopted;
+  a->adopted = d;
 }
 
 /* Uninitialised bytes: the callers below fill them (zeroing a 100 MB
