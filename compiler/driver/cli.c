@@ -347,6 +347,12 @@ static int set_profile_output(kiln_ctx *ctx, drv_args *a, const char *opt, const
   return 0;
 }
 
+static int set_runner(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  if (!*v) return bad(ctx, opt, v, "a command");
+  a->runner = v;
+  return 0;
+}
+
 static int set_budget(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
   if (!parse_double(v, &a->budget) || !(a->budget > 0 && a->budget <= 86400))
     return bad(ctx, opt, v, "seconds, more than 0 and at most 86400");
@@ -366,9 +372,9 @@ static const drv_option options[] = {
      "snapshot (dump)"},
     {"--name", NULL, "NAME", DRV_COMPILE, set_name,
      "C identifier of the library (default: the model file's stem made into one)"},
-    {"--target", NULL, "host|TRIPLE", DRV_COMPILE, set_target,
-     "host (default) or a Linux triple of x86_64, aarch64, riscv64"},
-    {"--cpu", NULL, "CPU", DRV_COMPILE, set_cpu,
+    {"--target", NULL, "host|TRIPLE", DRV_COMPILE | DRV_TUNE, set_target,
+     "host (default) or a Linux triple of x86_64, aarch64, riscv64 (tune: with --runner)"},
+    {"--cpu", NULL, "CPU", DRV_COMPILE | DRV_TUNE, set_cpu,
      "an LLVM CPU of the target (--cpu help lists them)"},
     {"--shape", NULL, "INPUT=D0,D1,...", WITH_MODEL, set_shape,
      "fix an input's dims (repeatable); run takes them from the input files"},
@@ -432,6 +438,8 @@ static const drv_option options[] = {
      "keep the most sensitive nodes float until the outputs' relative error is <= X"},
     {"--output", "-o", "FILE.yaml", DRV_CALIBRATE | DRV_TUNE, set_profile_output,
      "where kiln calibrate writes the profile, kiln tune its records (added to the file)"},
+    {"--runner", NULL, "'CMD'", DRV_TUNE, set_runner,
+     "run each candidate, a program for --target, with CMD ({} is its path); read its time"},
     {"--budget", NULL, "SECONDS", DRV_TUNE, set_budget,
      "time kiln tune spends measuring, split by the kernels' FLOPs (default 60)"},
     {"--verbose", "-v", NULL, DRV_COMPILE | DRV_RUN | DRV_DUMP | DRV_BENCH | DRV_CALIBRATE | DRV_TUNE,

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cg.h"
@@ -61,12 +62,16 @@ typedef struct candidate {
   double cost;
 } candidate;
 
-/* A compiled kernel, ready to be timed again. */
+/* A compiled kernel, ready to be timed again: in this process (jit), or
+ * a program for --target that the --runner command runs (prog). */
 typedef struct compiled {
   cg_jit *jit;
   const kiln_model *m;
   void **ins, **outs;
   void *ws;
+  char *prog;        /* --runner: the program's path */
+  float *sample;     /* --runner: the output values it printed */
+  int64_t nsample;
 } compiled;
 
 typedef struct tuner {
@@ -81,6 +86,10 @@ typedef struct tuner {
   int done, total;       /* kernels */
   int measured;          /* candidates, all kernels */
   double best_gain;
+  const cg_target *target; /* what the records are keyed by */
+  const char *runner;      /* --runner template, NULL: measure here */
+  char dir[64];            /* --runner: scratch folder of libraries and programs */
+  int seq;                 /* programs built */
 } tuner;
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -138,6 +147,13 @@ static ir_graph *kernel_graph(kiln_ctx *ctx, const ir_graph *g, ir_node_id n, co
 }
 
 static void compiled_free(kiln_ctx *ctx, compiled *c) {
+  if (c->prog) {
+    unlink(c->prog);
+    kiln_free(ctx, c->prog);
+    kiln_free(ctx, c->sample);
+    memset(c, 0, sizeof *c);
+    return;
+  }
   if (!c->jit) return;
   for (int i = 0; i < c->m->num_inputs; i++) kiln_free(ctx, c->ins[i]);
   for (int o = 0; o < c->m->num_outputs; o++) kiln_free(ctx, c->outs[o]);
@@ -152,6 +168,103 @@ static int64_t numel_of(const kiln_tensor_info *t) {
   int64_t n = 1;
   for (int d = 0; d < t->rank; d++) n *= t->shape[d];
   return n;
+}
+
+/* ---- --runner: a program per candidate ------------------------------------------- */
+/* The program the runner runs: the kernel's library, generated inputs (the
+ * same generator and seed as in process), warm-up, repeats, and on stdout
+ * the robust median and up to 256 evenly spaced values of the first output,
+ * which stand for the output in the comparison with the default's. */
+static const char harness_c[] =
+    "#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <time.h>\n"
+    "#include \"kernel.h\"\n"
+    "static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);\n"
+    "  return (double)t.tv_sec + t.tv_nsec * 1e-9; }\n"
+    "static int cmp(const void *a, const void *b) { double x = *(const double *)a, "
+    "y = *(const double *)b; return x < y ? -1 : x > y; }\n"
+    "static int64_t numel(const kiln_tensor_info *t) { int64_t n = 1; "
+    "for (int d = 0; d < t->rank; d++) n *= t->shape[d]; return n; }\n"
+    "int main(void) {\n"
+    "  const kiln_model *m = &kernel_model;\n"
+    "  void *in[64], *out[8]; uint64_t seed = 7;\n"
+    "  for (int i = 0; i < m->num_inputs && i < 64; i++) {\n"
+    "    int64_t n = numel(&m->inputs[i]); float *x = calloc((size_t)n * 8 + 8, 1); in[i] = x;\n"
+    "    if (m->inputs[i].dtype == KILN_F32) for (int64_t e = 0; e < n; e++) {\n"
+    "      seed = seed * 6364136223846793005ull + 1442695040888963407ull;\n"
+    "      x[e] = (float)((double)(seed >> 11) / (double)(1ull << 53) * 2 - 1); } }\n"
+    "  for (int o = 0; o < m->num_outputs && o < 8; o++) "
+    "out[o] = calloc((size_t)numel(&m->outputs[o]) * 8 + 8, 1);\n"
+    "  void *ws = aligned_alloc(64, (m->workspace_size + 127) / 64 * 64);\n"
+    "  kiln_run_options ro = {.num_threads = THREADS};\n"
+    "  double t0 = now();\n"
+    "  for (int w = 0; w < 2; w++) if (m->run((const void *const *)in, out, ws, &ro)) return 1;\n"
+    "  double one = (now() - t0) / 2; int reps = one > 0 ? (int)(0.05 / one) : 200;\n"
+    "  if (reps < 5) reps = 5; if (reps > 200) reps = 200;\n"
+    "  double s[200];\n"
+    "  for (int r = 0; r < reps; r++) { double a = now();\n"
+    "    if (m->run((const void *const *)in, out, ws, &ro)) return 1; s[r] = now() - a; }\n"
+    "  qsort(s, (size_t)reps, sizeof *s, cmp);\n"
+    "  double q1 = s[reps / 4], q3 = s[3 * reps / 4], iqr = q3 - q1; int lo = 0, hi = reps;\n"
+    "  while (lo < reps && s[lo] < q1 - 1.5 * iqr) lo++;\n"
+    "  while (hi > lo && s[hi - 1] > q3 + 1.5 * iqr) hi--;\n"
+    "  printf(\"kiln-time-us: %.9g\\n\", s[lo + (hi - lo) / 2] * 1e6);\n"
+    "  int64_t n = numel(&m->outputs[0]), step = n > 256 ? n / 256 : 1;\n"
+    "  for (int64_t i = 0; i < n; i += step) printf(\"kiln-check: %.9g\\n\", ((float *)out[0])[i]);\n"
+    "  return 0;\n}\n";
+
+static int shell(const char *cmd) {
+  int st = system(cmd);
+  return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Writes kg as a library for the target, links the harness with it. */
+static kiln_status runner_build(tuner *t, ir_graph *kg, const kiln_options *o, compiled *c) {
+  char lib[96];
+  snprintf(lib, sizeof lib, "%s/lib", t->dir);
+  if (cg_write_library_info(&t->quiet, kg, o, "kernel", lib, NULL)) return KILN_ERR_INVALID_MODEL;
+  const char *cc = t->target->host ? "cc" : t->target->desc.cross_cc;
+  char prog[96], cmd[1024];
+  snprintf(prog, sizeof prog, "%s/kernel%d", t->dir, t->seq++);
+  snprintf(cmd, sizeof cmd, "%s -O2 %s -DTHREADS=%d -I%s %s/harness.c %s/libkernel.a -lpthread -lm "
+           "-o %s 2>%s/cc.log", cc, t->target->host ? "" : "-static", t->threads, lib, t->dir, lib,
+           prog, t->dir);
+  if (shell(cmd)) {
+    snprintf(t->quiet.last_error, sizeof t->quiet.last_error, "linking with %s failed (%s/cc.log)",
+             cc, t->dir);
+    return KILN_ERR_IO;
+  }
+  c->prog = kiln_strdup(t->ctx, prog);
+  return KILN_OK;
+}
+
+/* Runs the --runner command on c's program ("{}" in the template is its
+ * path, else the path is appended); the time it printed, -1 on failure. */
+static double runner_time(tuner *t, compiled *c) {
+  char cmd[2048];
+  const char *at = strstr(t->runner, "{}");
+  if (at)
+    snprintf(cmd, sizeof cmd, "%.*s%s%s", (int)(at - t->runner), t->runner, c->prog, at + 2);
+  else
+    snprintf(cmd, sizeof cmd, "%s %s", t->runner, c->prog);
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  char line[256];
+  double us = -1;
+  int64_t n = 0, cap = 0;
+  float *sample = NULL;
+  while (fgets(line, sizeof line, p)) {
+    double v;
+    if (sscanf(line, "kiln-time-us: %lf", &v) == 1) us = v;
+    else if (sscanf(line, "kiln-check: %lf", &v) == 1) {
+      if (n == cap) sample = kiln_realloc(t->ctx, sample, (size_t)(cap = cap * 2 + 256) * sizeof *sample);
+      sample[n++] = (float)v;
+    }
+  }
+  if (pclose(p) != 0) us = -1;
+  kiln_free(t->ctx, c->sample);
+  c->sample = sample;
+  c->nsample = n;
+  return us > 0 ? us : -1;
 }
 
 /* Compiles kernel k under schedule s; inputs are filled from a fixed seed,
@@ -170,8 +283,12 @@ static kiln_status compile_kernel(tuner *t, const kernel *k, const cg_schedule *
   o.memory_report = false;
   o.memory_svg = NULL;
   t->quiet.num_errors = 0;
+  if (t->runner) {
+    o.target = t->target->triple;
+    o.cpu = t->target->cpu;
+  }
   kiln_status st = drv_prepare_for_codegen(&t->quiet, kg, &o);
-  if (!st) st = cg_jit_compile(&t->quiet, kg, &o, "kernel", &c->jit);
+  if (!st) st = t->runner ? runner_build(t, kg, &o, c) : cg_jit_compile(&t->quiet, kg, &o, "kernel", &c->jit);
   if (!st && strcmp(ir_attr_string_or(kg, 0, "schedule", ""), text)) {
     snprintf(t->quiet.last_error, sizeof t->quiet.last_error, "the schedule was not applied");
     st = KILN_ERR_INVALID_ARGUMENT;
@@ -179,9 +296,11 @@ static kiln_status compile_kernel(tuner *t, const kernel *k, const cg_schedule *
   ir_graph_free(kg);
   if (st) {
     if (c->jit) cg_jit_free(c->jit);
-    c->jit = NULL;
-    return st ? st : KILN_ERR_INVALID_ARGUMENT;
+    compiled_free(t->ctx, c);
+    memset(c, 0, sizeof *c);
+    return st;
   }
+  if (c->prog) return KILN_OK;
   c->m = cg_jit_model(c->jit);
   c->ins = kiln_calloc(t->ctx, (size_t)c->m->num_inputs + 1, sizeof *c->ins);
   c->outs = kiln_calloc(t->ctx, (size_t)c->m->num_outputs + 1, sizeof *c->outs);
@@ -223,6 +342,7 @@ static double robust_median(double *x, int n) {
 /* Times c: warm-up runs, then repeats for about `seconds` (5 to 200);
  * the robust median in microseconds, or -1 if a run failed. */
 static double time_compiled(tuner *t, compiled *c, double seconds) {
+  if (c->prog) return runner_time(t, c);
   kiln_run_options ro = {.num_threads = t->threads};
   double t0 = drv_now();
   for (int w = 0; w < 2; w++)
@@ -386,7 +506,8 @@ static bool try_candidate(search *z, const cg_schedule *s) {
   double us = time_compiled(t, &c, 0.05);
   /* the output must be the default's up to the rounding of another
    * summation order: |error| grows like sqrt(K) ulps of the largest value */
-  const float *y = c.outs[0];
+  const float *y = c.prog ? c.sample : c.outs[0];
+  if (c.prog && c.nsample != z->ref_n) us = -1;
   double tol = 1e-5 * sqrt((double)z->k->shape.K) * (z->ref_max > 0 ? z->ref_max : 1), worst = 0;
   for (int64_t i = 0; i < z->ref_n; i++) {
     double d = fabs((double)y[i] - (double)z->ref[i]);
@@ -462,8 +583,8 @@ static kiln_status tune_kernel(tuner *t, const kernel *k, double seconds, cg_tun
     compiled_free(t->ctx, &z.def);
     return KILN_ERR_INVALID_MODEL;
   }
-  z.ref_n = numel_of(&z.def.m->outputs[0]);
-  z.ref = z.def.outs[0];
+  z.ref_n = z.def.prog ? z.def.nsample : numel_of(&z.def.m->outputs[0]);
+  z.ref = z.def.prog ? z.def.sample : z.def.outs[0];
   for (int64_t i = 0; i < z.ref_n; i++) z.ref_max = fmax(z.ref_max, fabs(z.ref[i]));
   z.best_us = z.def_us;
   z.best_s = k->def;
@@ -486,7 +607,7 @@ static kiln_status tune_kernel(tuner *t, const kernel *k, double seconds, cg_tun
   }
   /* re-time the winner against the default, alternately */
   double d[3], b[3];
-  bool have_best = z.best.jit != NULL;
+  bool have_best = z.best.jit != NULL || z.best.prog != NULL;
   for (int round = 0; round < 3; round++) {
     d[round] = time_compiled(t, &z.def, 0.03);
     b[round] = have_best ? time_compiled(t, &z.best, 0.03) : d[round];
@@ -529,16 +650,36 @@ static int tune(kiln_ctx *ctx, drv_args *a) {
   int nk = 0;
   cg_target tg = {0};
   bool have_target = false;
+  tuner t = {0};
   if (!g || kiln_run_passes(ctx, g, &o) != KILN_OK || !drv_inputs_static(ctx, g)) goto out;
-  if (cg_target_init(ctx, &tg, "host", NULL, o.opt_level)) goto out;
+  if (!a->runner && ((a->opt.target && strcmp(a->opt.target, "host")) || a->opt.cpu)) {
+    kiln_error(ctx, "tune: --target and --cpu need --runner: without it candidates run here, in "
+               "this process, on this CPU");
+    goto out;
+  }
+  if (cg_target_init(ctx, &tg, a->runner ? a->opt.target : "host", a->runner ? a->opt.cpu : NULL,
+                     o.opt_level))
+    goto out;
   have_target = true;
   if (!access(a->tune_output, F_OK) && cg_tuning_read(ctx, a->tune_output, &db)) goto out;
 
-  tuner t = {.ctx = ctx, .a = a, .g = g, .caps = cg_caps_of(&tg),
+  t = (tuner){.ctx = ctx, .a = a, .g = g, .caps = cg_caps_of(&tg),
              .threads = cg_tuning_threads(a->opt.threads), .tty = isatty(2),
              .budget = a->budget, .t_start = drv_now()};
   kiln_ctx_init(&t.quiet);
   t.quiet.diag_stream = NULL;
+  t.target = &tg;
+  t.runner = a->runner;
+  if (t.runner) {
+    snprintf(t.dir, sizeof t.dir, "/tmp/kiln-tune-XXXXXX");
+    char hpath[96];
+    snprintf(hpath, sizeof hpath, "%s/harness.c", mkdtemp(t.dir) ? t.dir : "/nonexistent");
+    FILE *hf = fopen(hpath, "w");
+    if (!hf || fputs(harness_c, hf) < 0 || fclose(hf)) {
+      kiln_error(ctx, "tune: cannot write %s", hpath);
+      goto out;
+    }
+  }
   /* the distinct kernels */
   double total_flops = 0;
   ks = kiln_calloc(ctx, (size_t)g->num_nodes + 1, sizeof *ks);
@@ -595,6 +736,11 @@ static int tune(kiln_ctx *ctx, drv_args *a) {
          model_def, model_tuned, model_def / model_tuned, drv_now() - t.t_start, a->tune_output);
   rc = 0;
 out:
+  if (t.dir[0]) {
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", t.dir); /* a folder mkdtemp made for this run */
+    if (shell(cmd)) kiln_warn(ctx, "tune: could not remove %s", t.dir);
+  }
   for (int i = 0; i < nk; i++) kiln_free(ctx, ks[i].sig);
   kiln_free(ctx, ks);
   cg_tuning_free(ctx, &db);

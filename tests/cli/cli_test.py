@@ -463,6 +463,16 @@ def _():
     open("bad.tuning.yaml", "w").write(text.replace("version: 1", "version: 7"))
     rc, out, err = kiln("compile", "convs.onnx", "-o", "bad", "--tuning", "bad.tuning.yaml")
     expect(rc == 1 and "bad.tuning.yaml: line 2: unsupported version 7" in err, "bad version", err)
+    # --runner: each candidate a program, run by a command, its time read back
+    runner = os.path.join(SRC, "tests/cli/tune_runner.sh")
+    rc, out, err = kiln("tune", "convs.onnx", "-o", "runner.tuning.yaml", "--budget", "2",
+                        "--threads", "1", "--runner", f"sh {runner} {{}}")
+    text = open("runner.tuning.yaml").read() if rc == 0 else ""
+    expect(rc == 0 and text.count("  - target:") == 2 and "time_us: " in text, "runner", out, err)
+    rc, out, err = kiln("tune", "convs.onnx", "-o", "x.yaml", "--runner", "false")
+    expect(rc == 1 and "rejected" not in err and "a run failed" in err, "failing runner", out, err)
+    rc, out, err = kiln("tune", "convs.onnx", "-o", "x.yaml", "--cpu", "x86-64")
+    expect(rc == 1 and "--target and --cpu need --runner" in err, "--cpu without --runner", err)
     rc, out, err = kiln("tune", "convs.onnx", "-o", "x.yaml", "--budget", "0")
     expect(rc == 2 and "--budget '0'" in err, "budget 0", err)
     rc, out, err = kiln("tune", "convs.onnx")
