@@ -436,9 +436,9 @@ static candidate *rank_space(tuner *t, const kernel *k, int *count) {
             for (size_t u = 0; u < 3; u++)
               for (int par = CG_PAR_MN; par <= CG_PAR_N; par++) {
                 cg_schedule s = {.lanes = k->def.lanes, .mr = mr, .nr = nv * k->def.lanes,
-                                 .kc = kcs[a], .mc = mcs[b] * mr, .nc = ncs[d] * (d ? 1 : nv * k->def.lanes),
+                                 .kc = kcs[a], .mc = mcs[b], .nc = ncs[d],
                                  .unroll = unrolls[u], .par = (cg_par)par};
-                if (d == 0) s.nc = s.nr;
+                if (d == 0) s.nc = s.nr; /* one register block */
                 if (b == 0) s.mc = s.mr;
                 if (!normalize(&t->caps, sh, &s)) continue;
                 bool dup = false;
