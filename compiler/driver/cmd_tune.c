@@ -288,15 +288,15 @@ static kiln_status compile_kernel(tuner *t, const kernel *k, const cg_schedule *
     o.cpu = t->target->cpu;
   }
   kiln_status st = drv_prepare_for_codegen(&t->quiet, kg, &o);
-  if (!st) st = t->runner ? runner_build(t, kg, &o, c) : cg_jit_compile(&t->quiet, kg, &o, "kernel", &c->jit);
+  /* reorder-layout falls back to the default for a schedule it refuses */
   if (!st && strcmp(ir_attr_string_or(kg, 0, "schedule", ""), text)) {
     snprintf(t->quiet.last_error, sizeof t->quiet.last_error, "the schedule was not applied");
     st = KILN_ERR_INVALID_ARGUMENT;
   }
+  if (!st) st = t->runner ? runner_build(t, kg, &o, c) : cg_jit_compile(&t->quiet, kg, &o, "kernel", &c->jit);
   ir_graph_free(kg);
   if (st) {
-    if (c->jit) cg_jit_free(c->jit);
-    compiled_free(t->ctx, c);
+    compiled_free(t->ctx, c); /* nothing was compiled; a --runner program would be removed */
     memset(c, 0, sizeof *c);
     return st;
   }
