@@ -61,6 +61,9 @@ typedef struct kiln_options {
   const char *emit_llvm;      /* --emit-llvm FILE: the optimized LLVM module as text */
   bool print_schedule;        /* --print-schedule: each GEMM kernel's schedule and where
                                * it came from, on stderr, as the code generator uses it */
+  const char *tuning;         /* --tuning FILE: schedules from this tuning database
+                               * (kernels/tuning.h) for the kernels it has a record
+                               * of; the others are reported; NULL: none */
   const char *memory_svg;     /* --memory-svg FILE: plan-memory writes a picture
                                * of the plan there (ir_memory_svg); NULL: none */
   /* quantization (docs/quantization.md) */

@@ -16,20 +16,10 @@
 #include <yaml.h>
 
 #include "calibrate.h"
+#include "yaml_util.h"
 
-static void put_name(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    unsigned char ch = (unsigned char)*s;
-    if (ch == '"' || ch == '\\')
-      fprintf(f, "\\%c", ch);
-    else if (ch < 0x20)
-      fprintf(f, "\\x%02x", ch);
-    else
-      fputc(ch, f);
-  }
-  fputc('"', f);
-}
+/* the YAML helpers every reader shares (compiler/yaml_util.c) */
+#define put_name kiln_yaml_put_string
 
 kiln_status kiln_profile_write(kiln_ctx *ctx, const kiln_calib_profile *p, const char *path) {
   bool to_stdout = !strcmp(path, "-");
@@ -77,42 +67,20 @@ static kiln_status KILN_PRINTF(3, 4) fail(reader *r, const yaml_node_t *at, cons
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  const char *saved = r->ctx->file;
-  r->ctx->file = r->path;
-  if (at)
-    kiln_error(r->ctx, "line %zu: %s", at->start_mark.line + 1, msg);
-  else
-    kiln_error(r->ctx, "%s", msg);
-  r->ctx->file = saved;
-  return KILN_ERR_INVALID_ARGUMENT;
+  return kiln_yaml_fail(r->ctx, r->path, at, "%s", msg);
 }
 
-static const char *scalar(const yaml_node_t *n) {
-  return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
+#define scalar kiln_yaml_scalar
 
 static yaml_node_t *node(reader *r, int id) { return yaml_document_get_node(&r->doc, id); }
 
 static kiln_status number(reader *r, const char *key, const yaml_node_t *n, double *out) {
-  const char *s = scalar(n);
-  char *end;
-  if (s && *s) {
-    *out = strtod(s, &end);
-    if (!*end && isfinite(*out)) return KILN_OK;
-  }
-  return fail(r, n, "'%s' must be a finite number, not '%s'", key, s ? s : "(a list or map)");
+  return kiln_yaml_number(r->ctx, r->path, key, n, out);
 }
 
 static kiln_status integer(reader *r, const char *key, const yaml_node_t *n, long long lo,
                            long long hi, long long *out) {
-  const char *s = scalar(n);
-  char *end;
-  if (s && *s) {
-    *out = strtoll(s, &end, 10);
-    if (!*end && *out >= lo && *out <= hi) return KILN_OK;
-  }
-  return fail(r, n, "'%s' must be an integer from %lld to %lld, not '%s'", key, lo, hi,
-              s ? s : "(a list or map)");
+  return kiln_yaml_int(r->ctx, r->path, key, n, lo, hi, out);
 }
 
 static kiln_status read_tensor(reader *r, yaml_node_t *n, kiln_tensor_stats *t) {
@@ -166,29 +134,8 @@ static kiln_status read_tensor(reader *r, yaml_node_t *n, kiln_tensor_stats *t) 
 kiln_status kiln_profile_read(kiln_ctx *ctx, const char *path, kiln_calib_profile *out) {
   memset(out, 0, sizeof *out);
   reader r = {.ctx = ctx, .path = path};
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    const char *saved = ctx->file;
-    ctx->file = path;
-    kiln_error(ctx, "cannot open the calibration profile");
-    ctx->file = saved;
-    return KILN_ERR_IO;
-  }
-  yaml_parser_t parser;
-  yaml_parser_initialize(&parser);
-  yaml_parser_set_input_file(&parser, f);
-  bool loaded = yaml_parser_load(&parser, &r.doc);
-  fclose(f);
-  if (!loaded) {
-    kiln_status st = fail(&r, NULL, "line %zu, column %zu: %s%s%s", parser.problem_mark.line + 1,
-                          parser.problem_mark.column + 1,
-                          parser.problem ? parser.problem : "malformed YAML",
-                          parser.context ? " " : "", parser.context ? parser.context : "");
-    yaml_parser_delete(&parser);
-    return st;
-  }
-  yaml_parser_delete(&parser);
-  kiln_status st = KILN_OK;
+  kiln_status st = kiln_yaml_load(ctx, path, "calibration profile", &r.doc);
+  if (st) return st;
   yaml_node_t *root = yaml_document_get_root_node(&r.doc);
   if (!root || root->type != YAML_MAPPING_NODE) {
     st = fail(&r, root, "not a calibration profile (expected a map with version, method, "

@@ -14,9 +14,14 @@
  * decision of its kernel (kernels/schedule.h); the lowering follows it
  * and checks that the panels match it.
  *
- * The schedule is the default policy's for the target being compiled for
- * (its vector width and register count), or one the node already carries
- * (from a tuning record or a hand-written text IR), if valid.
+ * The schedule is, in order of precedence: one the node already carries
+ * (a hand-written text IR, or a dump after this pass), if valid; the
+ * record of a tuning file (--tuning, kernels/tuning.h) for this target
+ * triple, CPU, features, thread count and kernel signature, if valid; the
+ * default policy's for the target (its vector width and register count).
+ * With --tuning, every kernel left without a record is reported by name,
+ * and a file with no record at all for this CPU says so: a foreign
+ * schedule is never applied, and a missing one never goes unnoticed.
  *
  * Activations stay plain row-major NCHW between kernels: the GEMM kernel
  * reads an image directly (1x1 convolutions) or gathers it block by block
@@ -26,33 +31,84 @@
  *
  * Weights shared by several nodes are packed once per distinct panel width.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "cg.h"
 #include "kernels/gemm.h"
+#include "kernels/tuning.h"
 #include "passes.h"
+
+/* The kernels --tuning had no record for, listed in one warning. */
+static void report_untuned(kiln_ctx *ctx, const kiln_options *opt, const cg_tuning_db *db,
+                           const cg_target *t, int threads, const char *names, int missing,
+                           int kernels) {
+  if (!missing) return;
+  if (!cg_tuning_has_cpu(db, t->triple, t->cpu, t->features))
+    kiln_warn(ctx, "%s: no record for this CPU (%s, cpu %s, features \"%s\"): all %d kernels use "
+              "the default schedule: %s", opt->tuning, t->triple, t->cpu, t->features, kernels,
+              names);
+  else
+    kiln_warn(ctx, "%s: %d of %d kernels have no record for %d thread%s (default schedule): %s",
+              opt->tuning, missing, kernels, threads, threads == 1 ? "" : "s", names);
+}
 
 kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
   cg_target t;
   kiln_status st = cg_target_init(ctx, &t, opt->target, opt->cpu, opt->opt_level);
   if (st) return st;
   cg_target_caps caps = cg_caps_of(&t);
-  cg_target_dispose(&t);
+  cg_tuning_db db = {0};
+  if (opt->tuning && (st = cg_tuning_read(ctx, opt->tuning, &db))) {
+    cg_target_dispose(&t);
+    return st;
+  }
+  int threads = cg_tuning_threads(opt->threads), kernels = 0, missing = 0;
+  char *untuned = NULL; /* names of the kernels without a record, comma-separated */
+  size_t untuned_len = 0;
   int32_t count = g->num_nodes;
   for (ir_node_id n = 0; n < count; n++) {
     if (g->nodes[n].dead) continue;
     cg_gemm_shape sh;
     int axis;
     if (!cg_gemm_shape_of(g, n, &sh, &axis)) continue;
+    kernels++;
     cg_schedule sc;
     cg_schedule_default(&caps, &sh, &sc);
     const char *given = ir_attr_string_or(g, n, "schedule", NULL), *source = "default";
+    char source_buf[160];
     if (given) {
       cg_schedule t2 = sc;
       const char *why = NULL;
       if (!cg_schedule_parse(given, &t2)) why = "cannot be parsed";
       else if ((why = cg_schedule_check(&caps, &t2)) == NULL) sc = t2, source = "given";
       if (why) kiln_warn(ctx, "node '%s': schedule \"%s\" ignored: %s", g->nodes[n].name, given, why);
+    } else if (opt->tuning) {
+      /* the signature before the weights are packed below (packing
+       * follows the schedule, it is not part of the kernel's identity) */
+      char sig[1024];
+      cg_kernel_signature(g, n, sig, sizeof sig);
+      const cg_tuning_record *r = cg_tuning_find(&db, t.triple, t.cpu, t.features, threads, sig);
+      cg_schedule t2 = sc;
+      const char *why = NULL;
+      if (r && !cg_schedule_parse(r->schedule, &t2)) why = "cannot be parsed";
+      else if (r && (why = cg_schedule_check(&caps, &t2)) == NULL) {
+        sc = t2;
+        snprintf(source_buf, sizeof source_buf, "tuned: %.2fx the default's speed in the record "
+                 "(%.1f vs %.1f us), %s line %d", r->default_us / r->time_us, r->time_us,
+                 r->default_us, opt->tuning, r->line);
+        source = source_buf;
+      }
+      if (why) kiln_warn(ctx, "%s: line %d: node '%s': schedule \"%s\" ignored: %s", opt->tuning,
+                         r->line, g->nodes[n].name, r->schedule, why);
+      if (!r || why) {
+        size_t len = strlen(g->nodes[n].name);
+        untuned = kiln_realloc(ctx, untuned, untuned_len + len + 3);
+        if (untuned_len) memcpy(untuned + untuned_len, ", ", 2), untuned_len += 2;
+        memcpy(untuned + untuned_len, g->nodes[n].name, len + 1);
+        untuned_len += len;
+        missing++;
+      }
     }
     char text[160];
     ir_set_attr_string(g, n, "schedule", cg_schedule_format(&sc, text, sizeof text));
@@ -79,5 +135,9 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
     ir_graph_recount_uses(g);
     if (g->values[w].num_uses == 0) g->values[w].dead = true; /* only the panels are read now */
   }
+  if (opt->tuning) report_untuned(ctx, opt, &db, &t, threads, untuned, missing, kernels);
+  kiln_free(ctx, untuned);
+  cg_tuning_free(ctx, &db);
+  cg_target_dispose(&t);
   return KILN_OK;
 }

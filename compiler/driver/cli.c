@@ -24,7 +24,7 @@
 #include "passes.h"
 
 enum { ALL_BUILD = DRV_COMPILE | DRV_RUN | DRV_DUMP | DRV_BENCH };
-enum { WITH_MODEL = ALL_BUILD | DRV_OPS | DRV_INFO | DRV_CALIBRATE };
+enum { WITH_MODEL = ALL_BUILD | DRV_OPS | DRV_INFO | DRV_CALIBRATE | DRV_TUNE };
 /* the commands that build the graph --quantize rewrites (docs/quantization.md) */
 enum { QUANT = DRV_COMPILE | DRV_RUN | DRV_DUMP };
 
@@ -174,6 +174,12 @@ static int set_emit_llvm(kiln_ctx *ctx, drv_args *a, const char *opt, const char
 static int set_print_schedule(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
   (void)ctx, (void)opt, (void)v;
   a->opt.print_schedule = true;
+  return 0;
+}
+
+static int set_tuning(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)opt;
+  a->opt.tuning = v;
   return 0;
 }
 
@@ -334,7 +340,22 @@ static int set_accuracy_budget(kiln_ctx *ctx, drv_args *a, const char *opt, cons
 
 static int set_profile_output(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
   (void)ctx, (void)opt;
-  a->opt.calib_output = v;
+  if (a->cmd == DRV_TUNE)
+    a->tune_output = v;
+  else
+    a->opt.calib_output = v;
+  return 0;
+}
+
+static int set_runner(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  if (!*v) return bad(ctx, opt, v, "a command");
+  a->runner = v;
+  return 0;
+}
+
+static int set_budget(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  if (!parse_double(v, &a->budget) || !(a->budget > 0 && a->budget <= 86400))
+    return bad(ctx, opt, v, "seconds, more than 0 and at most 86400");
   return 0;
 }
 
@@ -351,9 +372,9 @@ static const drv_option options[] = {
      "snapshot (dump)"},
     {"--name", NULL, "NAME", DRV_COMPILE, set_name,
      "C identifier of the library (default: the model file's stem made into one)"},
-    {"--target", NULL, "host|TRIPLE", DRV_COMPILE | DRV_DUMP, set_target,
-     "host (default) or a Linux triple of x86_64, aarch64, riscv64"},
-    {"--cpu", NULL, "CPU", DRV_COMPILE | DRV_DUMP, set_cpu,
+    {"--target", NULL, "host|TRIPLE", DRV_COMPILE | DRV_DUMP | DRV_TUNE, set_target,
+     "host (default) or a Linux triple of x86_64, aarch64, riscv64 (tune: with --runner)"},
+    {"--cpu", NULL, "CPU", DRV_COMPILE | DRV_DUMP | DRV_TUNE, set_cpu,
      "an LLVM CPU of the target (--cpu help lists them)"},
     {"--shape", NULL, "INPUT=D0,D1,...", WITH_MODEL, set_shape,
      "fix an input's dims (repeatable); run takes them from the input files"},
@@ -363,7 +384,7 @@ static const drv_option options[] = {
      "optimization level (default -O2)"},
     {"--weights", NULL, "embedded|external", DRV_COMPILE, set_weights,
      "constants inside the library (default) or in OUTDIR/NAME.weights"},
-    {"--threads", NULL, "N", DRV_COMPILE | DRV_RUN | DRV_BENCH | DRV_CALIBRATE, set_threads,
+    {"--threads", NULL, "N", DRV_COMPILE | DRV_RUN | DRV_BENCH | DRV_CALIBRATE | DRV_TUNE, set_threads,
      "threads per run, 0 to 256 (0, the default: KILN_NUM_THREADS or all cores)"},
     {"--passes", NULL, "LIST", DRV_COMPILE | DRV_RUN | DRV_DUMP, set_passes,
      "comma-separated pipeline replacing the default one (kiln dump --help lists passes)"},
@@ -374,7 +395,9 @@ static const drv_option options[] = {
     {"--emit-llvm", NULL, "FILE", DRV_COMPILE | DRV_RUN, set_emit_llvm,
      "write the optimized LLVM module as text"},
     {"--print-schedule", NULL, NULL, DRV_COMPILE | DRV_RUN | DRV_DUMP, set_print_schedule,
-     "print each GEMM kernel's schedule and where it came from (default, attribute)"},
+     "print each GEMM kernel's schedule and where it came from (default, given, tuned + gain)"},
+    {"--tuning", NULL, "TUNING.yaml", ALL_BUILD, set_tuning,
+     "schedules from a kiln tune database; kernels without a record are listed"},
     {"--rotate", NULL, "hadamard", ALL_BUILD, set_rotate,
      "fold Hadamard rotations into a transformer's weights (docs/rotation.md)"},
     {"--rotate-seed", NULL, "N", ALL_BUILD, set_rotate_seed,
@@ -413,12 +436,17 @@ static const drv_option options[] = {
      "per-node SQNR and output error on --data, as Markdown"},
     {"--accuracy-budget", NULL, "X", QUANT, set_accuracy_budget,
      "keep the most sensitive nodes float until the outputs' relative error is <= X"},
-    {"--output", "-o", "PROFILE.yaml", DRV_CALIBRATE, set_profile_output,
-     "where kiln calibrate writes the profile"},
-    {"--verbose", "-v", NULL, DRV_COMPILE | DRV_RUN | DRV_DUMP | DRV_BENCH | DRV_CALIBRATE,
+    {"--output", "-o", "FILE.yaml", DRV_CALIBRATE | DRV_TUNE, set_profile_output,
+     "where kiln calibrate writes the profile, kiln tune its records (added to the file)"},
+    {"--runner", NULL, "'CMD'", DRV_TUNE, set_runner,
+     "run each candidate, a program for --target, with CMD ({} is its path); read its time"},
+    {"--budget", NULL, "SECONDS", DRV_TUNE, set_budget,
+     "time kiln tune spends measuring, split by the kernels' FLOPs (default 60)"},
+    {"--verbose", "-v", NULL, DRV_COMPILE | DRV_RUN | DRV_DUMP | DRV_BENCH | DRV_CALIBRATE | DRV_TUNE,
      set_verbose,
      "progress notes and the time of each phase"},
-    {"--time", NULL, NULL, DRV_COMPILE | DRV_RUN | DRV_DUMP | DRV_BENCH | DRV_CALIBRATE, set_time,
+    {"--time", NULL, NULL, DRV_COMPILE | DRV_RUN | DRV_DUMP | DRV_BENCH | DRV_CALIBRATE | DRV_TUNE,
+     set_time,
      "the time of each phase: import, every pass, lowering, LLVM optimization, emission"},
     {"--help", "-h", NULL, ~0u, set_help, "this help"},
 };
@@ -442,6 +470,8 @@ static const struct {
      "compile in memory, run on generated inputs, print latency and throughput"},
     {DRV_CALIBRATE, "calibrate", "MODEL.onnx --data DIR -o PROFILE.yaml [options]",
      "run the model on sample inputs and write activation ranges for --quantize int8"},
+    {DRV_TUNE, "tune", "MODEL.onnx -o TUNING.yaml [options]",
+     "measure kernel schedules on this machine; the fastest go to TUNING.yaml for --tuning"},
 };
 
 static const char *command_name(unsigned bit) {
@@ -514,6 +544,7 @@ void drv_args_init(drv_args *a, unsigned cmd) {
   a->atol = 1e-5;
   a->iterations = 100;
   a->warmup = 5;
+  a->budget = 60;
 }
 
 void drv_args_free(kiln_ctx *ctx, drv_args *a) {

@@ -22,6 +22,7 @@ int kiln_cmd_run(int argc, char **argv);
 int kiln_cmd_calibrate(int argc, char **argv);
 int kiln_cmd_info(int argc, char **argv);
 int kiln_cmd_bench(int argc, char **argv);
+int kiln_cmd_tune(int argc, char **argv);
 
 /* The subcommands, as bits: an option row (cli.c) says which take it. */
 enum {
@@ -32,6 +33,7 @@ enum {
   DRV_INFO = 1 << 4,
   DRV_BENCH = 1 << 5,
   DRV_CALIBRATE = 1 << 6,
+  DRV_TUNE = 1 << 7,
 };
 
 /* Everything a command line said, parsed by drv_parse. */
@@ -47,6 +49,9 @@ typedef struct drv_args {
   double rtol, atol;     /* its tolerances */
   bool rtol_given, atol_given;
   int iterations, warmup;/* bench */
+  const char *tune_output;/* tune -o TUNING.yaml */
+  double budget;         /* tune --budget SECONDS (default 60) */
+  const char *runner;    /* tune --runner 'CMD' */
   bool rotate_seed_given;/* --rotate-seed (refused without --rotate or --passes) */
   bool verbose;          /* -v: notes and times */
   bool time;             /* --time: the time of each phase */

@@ -31,6 +31,7 @@ static const struct {
     {"info", kiln_cmd_info, "a model's inputs, outputs, size, FLOPs and the flags it needs"},
     {"bench", kiln_cmd_bench, "latency and throughput on generated inputs"},
     {"calibrate", kiln_cmd_calibrate, "activation ranges from sample inputs, for --quantize int8"},
+    {"tune", kiln_cmd_tune, "measure kernel schedules on this machine into a tuning file"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };
 

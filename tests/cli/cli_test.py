@@ -337,7 +337,7 @@ def _():
 def _():
     doc = open(os.path.join(SRC, "docs/cli.md")).read()
     token = re.compile(r"-O0\.\.-O3|--[a-z][a-z0-9-]*|(?<![\w.-])-[a-zA-Z](?![\w-])")
-    for cmd in ("compile", "run", "dump", "ops", "info", "bench", "calibrate"):
+    for cmd in ("compile", "run", "dump", "ops", "info", "bench", "calibrate", "tune"):
         rc, out, err = kiln(cmd, "--help")
         expect(rc == 0 and out and not err, f"kiln {cmd} --help: exit {rc}", err)
         opts = out[out.index("options:"):].split("\n\n")[0]
@@ -352,7 +352,7 @@ def _():
                f"{sorted(in_help - in_doc)}, only in docs {sorted(in_doc - in_help)}")
     rc, out, err = kiln("--help")
     expect(rc == 0 and all(c in out for c in ("compile", "run", "dump", "ops", "info", "bench",
-                                              "calibrate")),
+                                              "calibrate", "tune")),
            "kiln --help", out)
 
 
@@ -406,6 +406,77 @@ def _():
     rc, out, err = kiln("bench", "add.onnx", "--iterations", "20", "--warmup", "2")
     expect(rc == 0 and re.search(r"min [\d.]+  median [\d.]+  p90 [\d.]+  p99", out)
            and "runs/s" in out, "bench", out, err)
+
+
+def conv_model(path):
+    """Conv 3x3 (8 -> 16 channels, 10x10) + Relu, then a 1x1 Conv to 16: two
+    distinct kernels of the GEMM generator."""
+    rng = np.random.default_rng(3)
+    w1 = nh.from_array(rng.standard_normal((16, 8, 3, 3)).astype(np.float32), "w1")
+    b1 = nh.from_array(rng.standard_normal(16).astype(np.float32), "b1")
+    w2 = nh.from_array(rng.standard_normal((16, 16, 1, 1)).astype(np.float32), "w2")
+    g = h.make_graph([h.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+                      h.make_node("Relu", ["c1"], ["r1"]),
+                      h.make_node("Conv", ["r1", "w2"], ["y"])],
+                     "convs", [h.make_tensor_value_info("x", T.FLOAT, [1, 8, 10, 10])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 16, 10, 10])],
+                     initializer=[w1, b1, w2])
+    onnx.save(h.make_model(g, opset_imports=opset()), path)
+
+
+@case("tune: a tiny model tunes within its budget; --tuning matches the default's outputs")
+def _():
+    conv_model("convs.onnx")
+    np.save("convs_x.npy", np.random.default_rng(5).standard_normal((1, 8, 10, 10)).astype(np.float32))
+    rc, out, err = kiln("tune", "convs.onnx", "-o", "convs.tuning.yaml", "--budget", "3",
+                        "--threads", "1")
+    expect(rc == 0 and "2 distinct kernels" in out and "records in convs.tuning.yaml" in out,
+           "tune", out, err)
+    text = open("convs.tuning.yaml").read()
+    expect(text.count("  - target:") == 2 and "version: 1" in text and "count: 2" in text,
+           "two records", text)
+    # a second run appends: still one record per key
+    rc, out, err = kiln("tune", "convs.onnx", "-o", "convs.tuning.yaml", "--budget", "1",
+                        "--threads", "1")
+    text = open("convs.tuning.yaml").read()
+    expect(rc == 0 and text.count("  - target:") == 2, "re-tune keeps one record per key", text, err)
+    rc, out, err = kiln("run", "convs.onnx", "--input", "convs_x.npy", "-o", "dflt", "--threads", "1")
+    expect(rc == 0, "default run", err)
+    rc, out, err = kiln("run", "convs.onnx", "--input", "convs_x.npy", "-o", "tuned", "--threads",
+                        "1", "--tuning", "convs.tuning.yaml", "--print-schedule")
+    expect(rc == 0 and err.count("[tuned: ") == 2 and "no record" not in err,
+           "every kernel tuned", err)
+    a, b = np.load("dflt/y.npy"), np.load("tuned/y.npy")
+    expect(np.allclose(a, b, rtol=1e-4, atol=1e-4), "tuned outputs differ",
+           float(np.abs(a - b).max()))
+    # another thread count: every kernel reported by name
+    rc, out, err = kiln("run", "convs.onnx", "--input", "convs_x.npy", "-o", "t2", "--threads", "2",
+                        "--tuning", "convs.tuning.yaml")
+    expect(rc == 0 and "2 of 2 kernels have no record for 2 threads" in err, "untuned listed", err)
+    # a file made on another CPU applies nothing and says so
+    other = re.sub(r'cpu: "[^"]*"', 'cpu: "some-other-cpu"', text)
+    open("other.tuning.yaml", "w").write(other)
+    rc, out, err = kiln("run", "convs.onnx", "--input", "convs_x.npy", "-o", "t3", "--threads", "1",
+                        "--tuning", "other.tuning.yaml", "--print-schedule")
+    expect(rc == 0 and "no record for this CPU" in err and "[tuned" not in err, "foreign CPU", err)
+    # a malformed file is an error naming the line
+    open("bad.tuning.yaml", "w").write(text.replace("version: 1", "version: 7"))
+    rc, out, err = kiln("compile", "convs.onnx", "-o", "bad", "--tuning", "bad.tuning.yaml")
+    expect(rc == 1 and "bad.tuning.yaml: line 2: unsupported version 7" in err, "bad version", err)
+    # --runner: each candidate a program, run by a command, its time read back
+    runner = os.path.join(SRC, "tests/cli/tune_runner.sh")
+    rc, out, err = kiln("tune", "convs.onnx", "-o", "runner.tuning.yaml", "--budget", "2",
+                        "--threads", "1", "--runner", f"sh {runner} {{}}")
+    text = open("runner.tuning.yaml").read() if rc == 0 else ""
+    expect(rc == 0 and text.count("  - target:") == 2 and "time_us: " in text, "runner", out, err)
+    rc, out, err = kiln("tune", "convs.onnx", "-o", "x.yaml", "--runner", "false")
+    expect(rc == 1 and "rejected" not in err and "a run failed" in err, "failing runner", out, err)
+    rc, out, err = kiln("tune", "convs.onnx", "-o", "x.yaml", "--cpu", "x86-64")
+    expect(rc == 1 and "--target and --cpu need --runner" in err, "--cpu without --runner", err)
+    rc, out, err = kiln("tune", "convs.onnx", "-o", "x.yaml", "--budget", "0")
+    expect(rc == 2 and "--budget '0'" in err, "budget 0", err)
+    rc, out, err = kiln("tune", "convs.onnx")
+    expect(rc == 2 and "no -o TUNING.yaml" in err, "no -o", err)
 
 
 failed = [r for r in results if r[1]]

@@ -105,6 +105,10 @@ const char *cg_schedule_check(const cg_target_caps *caps, const cg_schedule *s) 
   if (s->nr % s->lanes) return "nr must be a multiple of lanes";
   int regs = caps->vector_regs > 0 ? caps->vector_regs : 16;
   if (s->mr * (s->nr / s->lanes) > 4 * regs) return "register block far larger than the registers";
+  /* the limits of kernels/gemm.c's accumulator arrays, checked here too so
+   * --tuning and kiln tune refuse such a block before code generation */
+  if (s->mr > 16 || s->nr / s->lanes > 8 || s->mr * (s->nr / s->lanes) > 64)
+    return "register block larger than the generator handles (mr <= 16, nr/lanes <= 8)";
   if (s->kc < 1) return "kc must be positive";
   if (s->mc < s->mr || s->mc % s->mr) return "mc must be a positive multiple of mr";
   if (s->nc < s->nr || s->nc % s->nr) return "nc must be a positive multiple of nr";

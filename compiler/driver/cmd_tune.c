@@ -1,0 +1,774 @@
+/*
+ * cmd_tune.c — `kiln tune MODEL.onnx -o TUNING.yaml`: measure schedules for
+ * this machine and keep the fastest in a tuning database (docs/tuning.md).
+ *
+ * 1. The model goes through the pipeline up to fuse-ops: the graph whose
+ *    heavy kernels reorder-layout will schedule.  Each node the GEMM
+ *    generator computes is a kernel; nodes with one signature
+ *    (cg_kernel_signature) are one kernel, measured once.
+ * 2. Candidates: every register block that fits the vector registers,
+ *    crossed with a few kc, mc, nc, unroll and parallel splits, ranked by
+ *    an analytical cost model (cost() below: FMA issue against loads and
+ *    latency, padding, bytes from L1/L2/memory, the balance of parallel
+ *    items over the threads).  The model only orders the space; the
+ *    measurement decides.
+ * 3. Measuring: a candidate is the kernel alone, in a one-node graph with
+ *    its `schedule` attribute set, run through reorder-layout and
+ *    plan-memory and JIT-compiled; it runs on fixed generated inputs for
+ *    warm-up runs, then timed repeats; the time is the median of the
+ *    repeats inside Tukey's fences (outliers of a shared machine out).  Its
+ *    output must match the default schedule's within what a changed
+ *    summation order can explain, or it is rejected and reported.
+ * 4. Search: the top of the ranking first (half the kernel's budget), then
+ *    hill climbing from the best (one field changed at a time) until its
+ *    budget is spent or no neighbour is faster.  The budget (--budget) is
+ *    split across kernels by their share of the model's FLOPs.
+ * 5. The winner and the default are re-timed alternately (a few rounds),
+ *    so a lucky sample on a noisy machine does not pick a loser; the
+ *    winner is kept only if it is still faster by more than 3%.  Records are added to -o
+ *    (an existing file is read first; the faster record per key is kept).
+ *
+ * All measuring happens in this process on this machine, so the records
+ * are keyed by the host's triple, CPU and features.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cg.h"
+#include "driver.h"
+#include "kernels/gemm.h"
+#include "kernels/tuning.h"
+#include "passes.h"
+
+/* Caches the cost model assumes (the target descriptions do not give
+ * cache sizes yet): a 32 KiB L1 and a 1 MiB L2 per core. */
+enum { L1_BYTES = 32 << 10, L2_BYTES = 1 << 20 };
+
+typedef struct kernel {
+  ir_node_id node;   /* first node with this signature */
+  char *sig;
+  int uses;          /* nodes with this signature */
+  double flops;      /* of one use */
+  cg_gemm_shape shape;
+  cg_schedule def;
+} kernel;
+
+typedef struct candidate {
+  cg_schedule s;
+  double cost;
+} candidate;
+
+/* A compiled kernel, ready to be timed again: in this process (jit), or
+ * a program for --target that the --runner command runs (prog). */
+typedef struct compiled {
+  cg_jit *jit;
+  const kiln_model *m;
+  void **ins, **outs;
+  void *ws;
+  char *prog;        /* --runner: the program's path */
+  float *sample;     /* --runner: the output values it printed */
+  int64_t nsample;
+} compiled;
+
+typedef struct tuner {
+  kiln_ctx *ctx;
+  kiln_ctx quiet;        /* candidates' diagnostics: kept, not printed */
+  const drv_args *a;
+  ir_graph *g;
+  cg_target_caps caps;
+  int threads;
+  bool tty;
+  double t_start, budget;
+  int done, total;       /* kernels */
+  int measured;          /* candidates, all kernels */
+  double best_gain;
+  const cg_target *target; /* what the records are keyed by */
+  const char *runner;      /* --runner template, NULL: measure here */
+  char dir[64];            /* --runner: scratch folder of libraries and programs */
+  int seq;                 /* programs built */
+} tuner;
+
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+static int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
+
+/* ---- the one-node graph ------------------------------------------------------------- */
+static void push(ir_graph *g, ir_value_id **list, int32_t *count, ir_value_id v) {
+  ir_value_id *l = ir_arena_alloc(&g->arena, ((size_t)*count + 1) * sizeof *l);
+  if (*count) memcpy(l, *list, (size_t)*count * sizeof *l);
+  l[(*count)++] = v;
+  *list = l;
+}
+
+/* Node n of g alone: its constants (borrowed from g), its other inputs as
+ * graph inputs, its outputs as graph outputs, its attributes, and the
+ * schedule text. */
+static ir_graph *kernel_graph(kiln_ctx *ctx, const ir_graph *g, ir_node_id n, const char *sched) {
+  ir_graph *k = ir_graph_new(ctx, "kernel");
+  const ir_node *nd = &g->nodes[n];
+  ir_value_id ins[64], outs[8];
+  int ni = nd->num_inputs < 64 ? nd->num_inputs : 64, no = nd->num_outputs < 8 ? nd->num_outputs : 8;
+  for (int i = 0; i < ni; i++) {
+    ir_value_id v = nd->inputs[i];
+    ins[i] = IR_NONE;
+    if (v < 0) continue;
+    const ir_value *x = &g->values[v];
+    ir_value_id have = ir_find_value(k, x->name);
+    if (have >= 0) {
+      ins[i] = have;
+    } else if (x->storage == IR_STORAGE_CONST) {
+      ins[i] = ir_add_const(k, x->name, x->dtype, &x->shape, ir_const_data(g, v), x->nbytes, true);
+    } else {
+      ins[i] = ir_add_value(k, x->name, x->dtype, &x->shape);
+      k->values[ins[i]].storage = IR_STORAGE_INPUT;
+      push(k, &k->inputs, &k->num_inputs, ins[i]);
+    }
+  }
+  for (int o = 0; o < no; o++) {
+    ir_value_id v = nd->outputs[o];
+    outs[o] = IR_NONE;
+    if (v < 0) continue;
+    outs[o] = ir_add_value(k, g->values[v].name, g->values[v].dtype, &g->values[v].shape);
+    k->values[outs[o]].storage = IR_STORAGE_OUTPUT;
+    push(k, &k->outputs, &k->num_outputs, outs[o]);
+  }
+  ir_node_id kn = ir_add_node(k, nd->op, nd->name, ni, ins, no, outs);
+  ir_node *dst = &k->nodes[kn];
+  dst->attrs = ir_arena_alloc(&k->arena, (size_t)nd->num_attrs * sizeof *dst->attrs + 1);
+  for (int a = 0; a < nd->num_attrs; a++)
+    if (strcmp(nd->attrs[a].name, "schedule") && nd->attrs[a].kind != IR_ATTR_GRAPH)
+      dst->attrs[dst->num_attrs++] = nd->attrs[a];
+  if (sched) ir_set_attr_string(k, kn, "schedule", sched);
+  ir_graph_recount_uses(k);
+  return k;
+}
+
+static void compiled_free(kiln_ctx *ctx, compiled *c) {
+  if (c->prog) {
+    unlink(c->prog);
+    kiln_free(ctx, c->prog);
+    kiln_free(ctx, c->sample);
+    memset(c, 0, sizeof *c);
+    return;
+  }
+  if (!c->jit) return;
+  for (int i = 0; i < c->m->num_inputs; i++) kiln_free(ctx, c->ins[i]);
+  for (int o = 0; o < c->m->num_outputs; o++) kiln_free(ctx, c->outs[o]);
+  kiln_free(ctx, c->ins);
+  kiln_free(ctx, c->outs);
+  free(c->ws);
+  cg_jit_free(c->jit);
+  memset(c, 0, sizeof *c);
+}
+
+static int64_t numel_of(const kiln_tensor_info *t) {
+  int64_t n = 1;
+  for (int d = 0; d < t->rank; d++) n *= t->shape[d];
+  return n;
+}
+
+/* ---- --runner: a program per candidate ------------------------------------------- */
+/* The program the runner runs: the kernel's library, generated inputs (the
+ * same generator and seed as in process), warm-up, repeats, and on stdout
+ * the robust median and up to 256 evenly spaced values of the first output,
+ * which stand for the output in the comparison with the default's. */
+static const char harness_c[] =
+    "#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <time.h>\n"
+    "#include \"kernel.h\"\n"
+    "static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);\n"
+    "  return (double)t.tv_sec + t.tv_nsec * 1e-9; }\n"
+    "static int cmp(const void *a, const void *b) { double x = *(const double *)a, "
+    "y = *(const double *)b; return x < y ? -1 : x > y; }\n"
+    "static int64_t numel(const kiln_tensor_info *t) { int64_t n = 1; "
+    "for (int d = 0; d < t->rank; d++) n *= t->shape[d]; return n; }\n"
+    "int main(void) {\n"
+    "  const kiln_model *m = &kernel_model;\n"
+    "  void *in[64], *out[8]; uint64_t seed = 7;\n"
+    "  for (int i = 0; i < m->num_inputs && i < 64; i++) {\n"
+    "    int64_t n = numel(&m->inputs[i]); float *x = calloc((size_t)n * 8 + 8, 1); in[i] = x;\n"
+    "    if (m->inputs[i].dtype == KILN_F32) for (int64_t e = 0; e < n; e++) {\n"
+    "      seed = seed * 6364136223846793005ull + 1442695040888963407ull;\n"
+    "      x[e] = (float)((double)(seed >> 11) / (double)(1ull << 53) * 2 - 1); } }\n"
+    "  for (int o = 0; o < m->num_outputs && o < 8; o++) "
+    "out[o] = calloc((size_t)numel(&m->outputs[o]) * 8 + 8, 1);\n"
+    "  void *ws = aligned_alloc(64, (m->workspace_size + 127) / 64 * 64);\n"
+    "  kiln_run_options ro = {.num_threads = THREADS};\n"
+    "  double t0 = now();\n"
+    "  for (int w = 0; w < 2; w++) if (m->run((const void *const *)in, out, ws, &ro)) return 1;\n"
+    "  double one = (now() - t0) / 2; int reps = one > 0 ? (int)(0.05 / one) : 200;\n"
+    "  if (reps < 5) reps = 5; if (reps > 200) reps = 200;\n"
+    "  double s[200];\n"
+    "  for (int r = 0; r < reps; r++) { double a = now();\n"
+    "    if (m->run((const void *const *)in, out, ws, &ro)) return 1; s[r] = now() - a; }\n"
+    "  qsort(s, (size_t)reps, sizeof *s, cmp);\n"
+    "  double q1 = s[reps / 4], q3 = s[3 * reps / 4], iqr = q3 - q1; int lo = 0, hi = reps;\n"
+    "  while (lo < reps && s[lo] < q1 - 1.5 * iqr) lo++;\n"
+    "  while (hi > lo && s[hi - 1] > q3 + 1.5 * iqr) hi--;\n"
+    "  printf(\"kiln-time-us: %.9g\\n\", s[lo + (hi - lo) / 2] * 1e6);\n"
+    "  int64_t n = numel(&m->outputs[0]), step = n > 256 ? n / 256 : 1;\n"
+    "  for (int64_t i = 0; i < n; i += step) printf(\"kiln-check: %.9g\\n\", ((float *)out[0])[i]);\n"
+    "  return 0;\n}\n";
+
+static int shell(const char *cmd) {
+  int st = system(cmd);
+  return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Writes kg as a library for the target, links the harness with it. */
+static kiln_status runner_build(tuner *t, ir_graph *kg, const kiln_options *o, compiled *c) {
+  char lib[96];
+  snprintf(lib, sizeof lib, "%s/lib", t->dir);
+  if (cg_write_library_info(&t->quiet, kg, o, "kernel", lib, NULL)) return KILN_ERR_INVALID_MODEL;
+  const char *cc = t->target->host ? "cc" : t->target->desc.cross_cc;
+  char prog[96], cmd[1024];
+  snprintf(prog, sizeof prog, "%s/kernel%d", t->dir, t->seq++);
+  snprintf(cmd, sizeof cmd, "%s -O2 %s -DTHREADS=%d -I%s %s/harness.c %s/libkernel.a -lpthread -lm "
+           "-o %s 2>%s/cc.log", cc, t->target->host ? "" : "-static", t->threads, lib, t->dir, lib,
+           prog, t->dir);
+  if (shell(cmd)) {
+    snprintf(t->quiet.last_error, sizeof t->quiet.last_error, "linking with %s failed (%s/cc.log)",
+             cc, t->dir);
+    return KILN_ERR_IO;
+  }
+  c->prog = kiln_strdup(t->ctx, prog);
+  return KILN_OK;
+}
+
+/* Runs the --runner command on c's program ("{}" in the template is its
+ * path, else the path is appended); the time it printed, -1 on failure. */
+static double runner_time(tuner *t, compiled *c) {
+  char cmd[2048];
+  const char *at = strstr(t->runner, "{}");
+  if (at)
+    snprintf(cmd, sizeof cmd, "%.*s%s%s", (int)(at - t->runner), t->runner, c->prog, at + 2);
+  else
+    snprintf(cmd, sizeof cmd, "%s %s", t->runner, c->prog);
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  char line[256];
+  double us = -1;
+  int64_t n = 0, cap = 0;
+  float *sample = NULL;
+  while (fgets(line, sizeof line, p)) {
+    double v;
+    if (sscanf(line, "kiln-time-us: %lf", &v) == 1) us = v;
+    else if (sscanf(line, "kiln-check: %lf", &v) == 1) {
+      if (n == cap) sample = kiln_realloc(t->ctx, sample, (size_t)(cap = cap * 2 + 256) * sizeof *sample);
+      sample[n++] = (float)v;
+    }
+  }
+  if (pclose(p) != 0) us = -1;
+  kiln_free(t->ctx, c->sample);
+  c->sample = sample;
+  c->nsample = n;
+  return us > 0 ? us : -1;
+}
+
+/* Compiles kernel k under schedule s; inputs are filled from a fixed seed,
+ * so every candidate of a kernel sees the same data. */
+static kiln_status compile_kernel(tuner *t, const kernel *k, const cg_schedule *s, compiled *c) {
+  memset(c, 0, sizeof *c);
+  char text[160];
+  cg_schedule_format(s, text, sizeof text);
+  ir_graph *kg = kernel_graph(&t->quiet, t->g, k->node, text);
+  kiln_options o = t->a->opt;
+  o.passes = "reorder-layout,plan-memory";
+  o.print_schedule = false;
+  o.tuning = NULL;
+  o.threads = t->threads;
+  o.emit_llvm = NULL;
+  o.memory_report = false;
+  o.memory_svg = NULL;
+  t->quiet.num_errors = 0;
+  if (t->runner) {
+    o.target = t->target->triple;
+    o.cpu = t->target->cpu;
+  }
+  kiln_status st = drv_prepare_for_codegen(&t->quiet, kg, &o);
+  /* reorder-layout falls back to the default for a schedule it refuses */
+  if (!st && strcmp(ir_attr_string_or(kg, 0, "schedule", ""), text)) {
+    snprintf(t->quiet.last_error, sizeof t->quiet.last_error, "the schedule was not applied");
+    st = KILN_ERR_INVALID_ARGUMENT;
+  }
+  if (!st) st = t->runner ? runner_build(t, kg, &o, c) : cg_jit_compile(&t->quiet, kg, &o, "kernel", &c->jit);
+  ir_graph_free(kg);
+  if (st) {
+    compiled_free(t->ctx, c); /* nothing was compiled; a --runner program would be removed */
+    memset(c, 0, sizeof *c);
+    return st;
+  }
+  if (c->prog) return KILN_OK;
+  c->m = cg_jit_model(c->jit);
+  c->ins = kiln_calloc(t->ctx, (size_t)c->m->num_inputs + 1, sizeof *c->ins);
+  c->outs = kiln_calloc(t->ctx, (size_t)c->m->num_outputs + 1, sizeof *c->outs);
+  uint64_t seed = 7;
+  for (int i = 0; i < c->m->num_inputs; i++) {
+    int64_t n = numel_of(&c->m->inputs[i]);
+    float *x = kiln_calloc(t->ctx, (size_t)ir_dtype_bytes((ir_dtype)c->m->inputs[i].dtype, n) + 4, 1);
+    if (c->m->inputs[i].dtype == KILN_F32)
+      for (int64_t e = 0; e < n; e++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        x[e] = (float)((double)(seed >> 11) / (double)(1ull << 53) * 2 - 1);
+      }
+    c->ins[i] = x;
+  }
+  for (int o2 = 0; o2 < c->m->num_outputs; o2++) {
+    int64_t n = numel_of(&c->m->outputs[o2]);
+    c->outs[o2] = kiln_calloc(t->ctx, (size_t)ir_dtype_bytes((ir_dtype)c->m->outputs[o2].dtype, n) + 4, 1);
+  }
+  size_t ws = (c->m->workspace_size + 63) / 64 * 64;
+  c->ws = aligned_alloc(64, ws ? ws : 64);
+  return KILN_OK;
+}
+
+static int cmp_double(const void *pa, const void *pb) {
+  double a = *(const double *)pa, b = *(const double *)pb;
+  return a < b ? -1 : a > b;
+}
+
+/* Median of the samples inside Tukey's fences (q1 - 1.5 IQR, q3 + 1.5 IQR). */
+static double robust_median(double *x, int n) {
+  qsort(x, (size_t)n, sizeof *x, cmp_double);
+  double q1 = x[n / 4], q3 = x[(3 * n) / 4], iqr = q3 - q1;
+  int lo = 0, hi = n;
+  while (lo < n && x[lo] < q1 - 1.5 * iqr) lo++;
+  while (hi > lo && x[hi - 1] > q3 + 1.5 * iqr) hi--;
+  return x[lo + (hi - lo) / 2];
+}
+
+/* Times c: warm-up runs, then repeats for about `seconds` (5 to 200);
+ * the robust median in microseconds, or -1 if a run failed. */
+static double time_compiled(tuner *t, compiled *c, double seconds) {
+  if (c->prog) return runner_time(t, c);
+  kiln_run_options ro = {.num_threads = t->threads};
+  double t0 = drv_now();
+  for (int w = 0; w < 2; w++)
+    if (c->m->run((const void *const *)c->ins, c->outs, c->ws, &ro)) return -1;
+  double one = (drv_now() - t0) / 2;
+  int reps = one > 0 ? (int)(seconds / one) : 200;
+  if (reps < 5) reps = 5;
+  if (reps > 200) reps = 200;
+  double samples[200];
+  for (int r = 0; r < reps; r++) {
+    double s0 = drv_now();
+    if (c->m->run((const void *const *)c->ins, c->outs, c->ws, &ro)) return -1;
+    samples[r] = drv_now() - s0;
+  }
+  return robust_median(samples, reps) * 1e6;
+}
+
+/* ---- the cost model ------------------------------------------------------------------ */
+/* Estimated cycles of one run of kernel sh under schedule s: the
+ * micro-kernel's issue rate, the padding of edge tiles, the bytes each
+ * level of the memory hierarchy supplies, and the parallel items'
+ * balance over the threads.  Only the order it gives matters. */
+static double cost(const cg_target_caps *caps, const cg_gemm_shape *sh, const cg_schedule *s,
+                   int threads) {
+  int regs = caps->vector_regs > 0 ? caps->vector_regs : 16;
+  int nv = s->nr / s->lanes, acc = s->mr * nv;
+  /* per step of k: acc FMAs and nv + mr loads at 2 per cycle, and no
+   * faster than one FMA latency (4) per accumulator chain */
+  double step = fmax(fmax(acc / 2.0, (nv + s->mr) / 2.0), 4.0);
+  if (acc + nv + 1 > regs - 1) step *= 2.5; /* spills */
+  step += 1.0 / s->unroll;                  /* loop overhead */
+  int64_t Mp = round_up(sh->M, s->mr), Np = round_up(sh->N, s->nr);
+  double tiles = (double)sh->batch * (double)(Mp / s->mr) * (double)(Np / s->nr);
+  double compute = tiles * (double)sh->K * step;
+  /* L1: the B micro-panel and the A sliver of one tile over kc */
+  double l1_set = (double)s->kc * (s->nr + s->mr) * 4;
+  double l1_pen = l1_set > L1_BYTES / 2 ? (double)sh->K * tiles * (s->nr + s->mr) * 4 / 32.0 : 0;
+  /* L2: A's block (mc x kc) is swept by every B micro-panel of the item */
+  int64_t mc = s->par == CG_PAR_N ? Mp : s->mc;
+  double l2_set = (double)mc * s->kc * 4 + (double)s->kc * s->nc * 4;
+  double a_bytes = (double)sh->batch * sh->M * sh->K * 4 * (double)ceil_div(sh->N, s->nc);
+  double b_bytes = (double)sh->batch * sh->N * sh->K * 4 * (double)ceil_div(sh->M, mc);
+  double mem = (a_bytes + b_bytes) / (l2_set > L2_BYTES / 2 ? 8.0 : 32.0);
+  if (sh->b_runtime_pack) mem += b_bytes / 8.0; /* each row block gathers its columns */
+  double work = compute + l1_pen + mem;
+  double items = s->par == CG_PAR_NONE ? 1
+                 : s->par == CG_PAR_N  ? (double)sh->batch * ceil_div(sh->N, s->nc)
+                                       : (double)sh->batch * ceil_div(sh->M, mc) * ceil_div(sh->N, s->nc);
+  double per_thread = ceil(items / threads);
+  return work / items * per_thread + 2000.0 * per_thread;
+}
+
+/* Puts s into the form the kernel runs it in (blocks multiples of the
+ * register block, no larger than the problem, par=n walking all of M),
+ * so two spellings of one schedule are measured once. */
+static bool normalize(const cg_target_caps *caps, const cg_gemm_shape *sh, cg_schedule *s) {
+  if (s->mr < 1 || s->nr < s->lanes || s->kc < 1 || s->unroll < 1) return false;
+  if (s->kc > sh->K) s->kc = sh->K;
+  int64_t nk = ceil_div(sh->K, s->kc);
+  s->kc = ceil_div(sh->K, nk); /* even blocks */
+  s->mc = round_up(s->mc < sh->M ? s->mc : sh->M, s->mr);
+  s->nc = round_up(s->nc < sh->N ? s->nc : sh->N, s->nr);
+  if (s->mc < s->mr) s->mc = s->mr;
+  if (s->nc < s->nr) s->nc = s->nr;
+  if (s->par == CG_PAR_N || s->par == CG_PAR_NONE) s->mc = round_up(sh->M, s->mr);
+  return cg_schedule_check(caps, s) == NULL;
+}
+
+static int cmp_candidate(const void *pa, const void *pb) {
+  double a = ((const candidate *)pa)->cost, b = ((const candidate *)pb)->cost;
+  return a < b ? -1 : a > b;
+}
+
+/* The space, ranked by cost (deduplicated after normalizing). */
+static candidate *rank_space(tuner *t, const kernel *k, int *count) {
+  const cg_gemm_shape *sh = &k->shape;
+  int regs = t->caps.vector_regs > 0 ? t->caps.vector_regs : 16;
+  if (t->caps.vector_bits < 128) regs /= 4;
+  static const int64_t kcs[] = {64, 128, 256, 384, 512, 1 << 30};
+  static const int64_t mcs[] = {1, 48, 96, 192, 384, 1 << 30};
+  static const int64_t ncs[] = {1, 64, 128, 256, 512, 1 << 30};
+  static const int unrolls[] = {1, 2, 4};
+  int cap = 1024, n = 0;
+  candidate *c = kiln_malloc(t->ctx, (size_t)cap * sizeof *c);
+  for (int nv = 1; nv <= 4; nv++)
+    for (int mr = 1; mr <= 16; mr++) {
+      if (mr * nv + nv + 1 > regs - 1 || mr * nv > 28) continue;
+      for (size_t a = 0; a < 6; a++)
+        for (size_t b = 0; b < 6; b++)
+          for (size_t d = 0; d < 6; d++)
+            for (size_t u = 0; u < 3; u++)
+              for (int par = CG_PAR_MN; par <= CG_PAR_N; par++) {
+                cg_schedule s = {.lanes = k->def.lanes, .mr = mr, .nr = nv * k->def.lanes,
+                                 .kc = kcs[a], .mc = mcs[b], .nc = ncs[d],
+                                 .unroll = unrolls[u], .par = (cg_par)par};
+                if (d == 0) s.nc = s.nr; /* one register block */
+                if (b == 0) s.mc = s.mr;
+                if (!normalize(&t->caps, sh, &s)) continue;
+                bool dup = false;
+                for (int i = n - 1; i >= 0 && i >= n - 64 && !dup; i--)
+                  dup = !memcmp(&c[i].s, &s, sizeof s);
+                if (dup) continue;
+                if (n == cap) c = kiln_realloc(t->ctx, c, (size_t)(cap *= 2) * sizeof *c);
+                c[n++] = (candidate){s, cost(&t->caps, sh, &s, t->threads)};
+              }
+    }
+  qsort(c, (size_t)n, sizeof *c, cmp_candidate);
+  *count = n;
+  return c;
+}
+
+/* ---- search ------------------------------------------------------------------------- */
+typedef struct search {
+  tuner *t;
+  const kernel *k;
+  compiled def, best;        /* kept compiled for the final re-timing */
+  cg_schedule best_s;
+  double def_us, best_us;
+  float *ref;                /* the default schedule's first output */
+  int64_t ref_n;
+  double ref_max;
+  cg_schedule *seen;
+  int num_seen, cap_seen;
+  int measured, rejected;
+  double deadline;
+} search;
+
+static bool seen_before(search *z, const cg_schedule *s) {
+  for (int i = 0; i < z->num_seen; i++)
+    if (!memcmp(&z->seen[i], s, sizeof *s)) return true;
+  if (z->num_seen == z->cap_seen)
+    z->seen = kiln_realloc(z->t->ctx, z->seen, (size_t)(z->cap_seen = z->cap_seen * 2 + 16) * sizeof *z->seen);
+  z->seen[z->num_seen++] = *s;
+  return false;
+}
+
+static void progress(const search *z) {
+  tuner *t = z->t;
+  if (!t->tty) return;
+  double left = t->budget - (drv_now() - t->t_start);
+  fprintf(stderr, "\rkiln: tune: kernel %d/%d, %d candidates measured, best speed-up %.2fx, %.0f s "
+          "left   ", t->done + 1, t->total, t->measured, t->best_gain, left > 0 ? left : 0);
+  fflush(stderr);
+}
+
+/* Compiles, checks and times one candidate; true if it became the best. */
+static bool try_candidate(search *z, const cg_schedule *s) {
+  tuner *t = z->t;
+  if (seen_before(z, s)) return false;
+  compiled c;
+  char text[160];
+  cg_schedule_format(s, text, sizeof text);
+  z->measured++;
+  t->measured++;
+  if (compile_kernel(t, z->k, s, &c)) {
+    z->rejected++;
+    kiln_warn(t->ctx, "tune: kernel '%s': candidate \"%s\" rejected: it failed to compile: %s",
+              t->g->nodes[z->k->node].name, text, t->quiet.last_error);
+    return false;
+  }
+  double us = time_compiled(t, &c, 0.05);
+  /* the output must be the default's up to the rounding of another
+   * summation order: |error| grows like sqrt(K) ulps of the largest value */
+  const float *y = c.prog ? c.sample : c.outs[0];
+  if (c.prog && c.nsample != z->ref_n) us = -1;
+  double tol = 1e-5 * sqrt((double)z->k->shape.K) * (z->ref_max > 0 ? z->ref_max : 1), worst = 0;
+  for (int64_t i = 0; i < z->ref_n; i++) {
+    double d = fabs((double)y[i] - (double)z->ref[i]);
+    if (!(d <= worst)) worst = d; /* NaN counts as worst */
+  }
+  if (us < 0 || !(worst <= tol)) {
+    z->rejected++;
+    if (us < 0)
+      kiln_warn(t->ctx, "tune: kernel '%s': candidate \"%s\" rejected: its run failed",
+                t->g->nodes[z->k->node].name, text);
+    else
+      kiln_warn(t->ctx, "tune: kernel '%s': candidate \"%s\" rejected: outputs differ from the "
+                "default schedule's by %.3g (rounding allows %.3g)", t->g->nodes[z->k->node].name,
+                text, worst, tol);
+    compiled_free(t->ctx, &c);
+    return false;
+  }
+  progress(z);
+  if (us < z->best_us) {
+    compiled_free(t->ctx, &z->best);
+    z->best = c;
+    z->best_us = us;
+    z->best_s = *s;
+    return true;
+  }
+  compiled_free(t->ctx, &c);
+  return false;
+}
+
+/* The neighbours of s: one field moved one step. */
+static int neighbours(const tuner *t, const kernel *k, const cg_schedule *s, cg_schedule *out) {
+  int n = 0;
+  for (int m = 0; m < 14; m++) {
+    cg_schedule x = *s;
+    switch (m) {
+    case 0: x.mr--; break;
+    case 1: x.mr++; break;
+    case 2: x.nr -= x.lanes; break;
+    case 3: x.nr += x.lanes; break;
+    case 4: x.kc /= 2; break;
+    case 5: x.kc *= 2; break;
+    case 6: x.mc /= 2; break;
+    case 7: x.mc *= 2; break;
+    case 8: x.nc /= 2; break;
+    case 9: x.nc *= 2; break;
+    case 10: x.unroll = x.unroll == 1 ? 2 : 1; break;
+    case 11: x.unroll = x.unroll >= 4 ? 2 : 4; break;
+    case 12: x.par = x.par == CG_PAR_MN ? CG_PAR_N : CG_PAR_MN; break;
+    case 13: x.mc = x.mr; x.par = CG_PAR_MN; break;
+    }
+    int regs = t->caps.vector_regs > 0 ? t->caps.vector_regs : 16;
+    if (x.mr * (x.nr / (x.lanes ? x.lanes : 1)) + x.nr / (x.lanes ? x.lanes : 1) + 1 > regs - 1)
+      continue; /* keep within the registers, as the ranked space does */
+    if (normalize(&t->caps, &k->shape, &x)) out[n++] = x;
+  }
+  return n;
+}
+
+/* Searches kernel k for `seconds`; fills *r (schedule and times). */
+static kiln_status tune_kernel(tuner *t, const kernel *k, double seconds, cg_tuning_record *r,
+                               char *sched_text, size_t size, int *measured, int *rejected) {
+  search z = {.t = t, .k = k, .best_us = INFINITY};
+  z.deadline = drv_now() + seconds;
+  if (compile_kernel(t, k, &k->def, &z.def)) {
+    kiln_error(t->ctx, "tune: kernel '%s': the default schedule does not compile: %s",
+               t->g->nodes[k->node].name, t->quiet.last_error);
+    return KILN_ERR_INVALID_MODEL;
+  }
+  seen_before(&z, &k->def);
+  z.def_us = time_compiled(t, &z.def, 0.05);
+  if (z.def_us < 0) {
+    kiln_error(t->ctx, "tune: kernel '%s': a run failed", t->g->nodes[k->node].name);
+    compiled_free(t->ctx, &z.def);
+    return KILN_ERR_INVALID_MODEL;
+  }
+  z.ref_n = z.def.prog ? z.def.nsample : numel_of(&z.def.m->outputs[0]);
+  z.ref = z.def.prog ? z.def.sample : z.def.outs[0];
+  for (int64_t i = 0; i < z.ref_n; i++) z.ref_max = fmax(z.ref_max, fabs(z.ref[i]));
+  z.best_us = z.def_us;
+  z.best_s = k->def;
+
+  int n;
+  candidate *space = rank_space(t, k, &n);
+  /* the top of the ranking, for half the budget (at least one) */
+  double half = drv_now() + seconds / 2;
+  for (int i = 0; i < n && i < 16 && (i == 0 || drv_now() < half); i++) try_candidate(&z, &space[i].s);
+  kiln_free(t->ctx, space);
+  /* hill climbing around the best */
+  bool moved = true;
+  cg_schedule nb[16];
+  while (moved && drv_now() < z.deadline) {
+    moved = false;
+    cg_schedule from = z.best_s;
+    int m = neighbours(t, k, &from, nb);
+    for (int i = 0; i < m && drv_now() < z.deadline; i++)
+      if (try_candidate(&z, &nb[i])) moved = true;
+  }
+  /* re-time the winner against the default, alternately */
+  double d[3], b[3];
+  bool have_best = z.best.jit != NULL || z.best.prog != NULL;
+  for (int round = 0; round < 3; round++) {
+    d[round] = time_compiled(t, &z.def, 0.03);
+    b[round] = have_best ? time_compiled(t, &z.best, 0.03) : d[round];
+  }
+  qsort(d, 3, sizeof *d, cmp_double);
+  qsort(b, 3, sizeof *b, cmp_double);
+  double def_us = d[1], best_us = b[1];
+  cg_schedule win = z.best_s;
+  /* a gain within the noise of a shared machine (3%) keeps the default */
+  if (!have_best || !(best_us < 0.97 * def_us)) win = k->def, best_us = def_us;
+  cg_schedule_format(&win, sched_text, size);
+  r->schedule = sched_text;
+  r->time_us = best_us;
+  r->default_us = def_us;
+  *measured = z.measured;
+  *rejected = z.rejected;
+  if (def_us / best_us > t->best_gain) t->best_gain = def_us / best_us;
+  compiled_free(t->ctx, &z.best);
+  compiled_free(t->ctx, &z.def);
+  kiln_free(t->ctx, z.seen);
+  return KILN_OK;
+}
+
+/* ---- the command -------------------------------------------------------------------- */
+static int tune(kiln_ctx *ctx, drv_args *a) {
+  /* the pipeline up to (not including) reorder-layout */
+  const char *cut = strstr(kiln_default_pipeline, ",reorder-layout");
+  if (!cut) {
+    kiln_error(ctx, "tune: the default pipeline has no reorder-layout pass");
+    return 1;
+  }
+  char *front = kiln_strdup(ctx, kiln_default_pipeline);
+  front[cut - kiln_default_pipeline] = 0;
+  kiln_options o = a->opt;
+  o.passes = front;
+  o.tuning = NULL;
+  ir_graph *g = drv_load(ctx, a->model, &o);
+  int rc = 1;
+  cg_tuning_db db = {0};
+  kernel *ks = NULL;
+  int nk = 0;
+  cg_target tg = {0};
+  bool have_target = false;
+  tuner t = {0};
+  if (!g || kiln_run_passes(ctx, g, &o) != KILN_OK || !drv_inputs_static(ctx, g)) goto out;
+  if (!a->runner && ((a->opt.target && strcmp(a->opt.target, "host")) || a->opt.cpu)) {
+    kiln_error(ctx, "tune: --target and --cpu need --runner: without it candidates run here, in "
+               "this process, on this CPU");
+    goto out;
+  }
+  if (cg_target_init(ctx, &tg, a->runner ? a->opt.target : "host", a->runner ? a->opt.cpu : NULL,
+                     o.opt_level))
+    goto out;
+  have_target = true;
+  if (!access(a->tune_output, F_OK) && cg_tuning_read(ctx, a->tune_output, &db)) goto out;
+
+  t = (tuner){.ctx = ctx, .a = a, .g = g, .caps = cg_caps_of(&tg),
+             .threads = cg_tuning_threads(a->opt.threads), .tty = isatty(2),
+             .budget = a->budget, .t_start = drv_now()};
+  kiln_ctx_init(&t.quiet);
+  t.quiet.diag_stream = NULL;
+  t.target = &tg;
+  t.runner = a->runner;
+  if (t.runner) {
+    snprintf(t.dir, sizeof t.dir, "/tmp/kiln-tune-XXXXXX");
+    char hpath[96];
+    snprintf(hpath, sizeof hpath, "%s/harness.c", mkdtemp(t.dir) ? t.dir : "/nonexistent");
+    FILE *hf = fopen(hpath, "w");
+    if (!hf || fputs(harness_c, hf) < 0 || fclose(hf)) {
+      kiln_error(ctx, "tune: cannot write %s", hpath);
+      goto out;
+    }
+  }
+  /* the distinct kernels */
+  double total_flops = 0;
+  ks = kiln_calloc(ctx, (size_t)g->num_nodes + 1, sizeof *ks);
+  for (ir_node_id n = 0; n < g->num_nodes; n++) {
+    cg_gemm_shape sh;
+    if (g->nodes[n].dead || !cg_gemm_shape_of(g, n, &sh, NULL)) continue;
+    char sig[1024];
+    cg_kernel_signature(g, n, sig, sizeof sig);
+    double flops = 2.0 * (double)sh.M * (double)sh.N * (double)sh.K * (double)sh.batch;
+    total_flops += flops;
+    int i = 0;
+    while (i < nk && strcmp(ks[i].sig, sig)) i++;
+    if (i < nk) {
+      ks[i].uses++;
+      continue;
+    }
+    ks[nk] = (kernel){.node = n, .sig = kiln_strdup(ctx, sig), .uses = 1, .flops = flops, .shape = sh};
+    cg_schedule_default(&t.caps, &sh, &ks[nk].def);
+    nk++;
+  }
+  t.total = nk;
+  if (!nk) {
+    kiln_warn(ctx, "tune: the model has no kernel the GEMM generator computes; nothing to tune");
+    rc = 0;
+    goto out;
+  }
+  printf("kiln: tune %s: %d distinct kernels, %.3g GFLOP per run, budget %.0f s, %d thread%s, "
+         "cpu %s\n", a->model, nk, total_flops / 1e9, a->budget, t.threads,
+         t.threads == 1 ? "" : "s", tg.cpu);
+  double model_def = 0, model_tuned = 0;
+  for (int i = 0; i < nk; i++) {
+    kernel *k = &ks[i];
+    /* this kernel's share of the time left, by its share of the FLOPs left */
+    double flops_left = 0;
+    for (int j = i; j < nk; j++) flops_left += ks[j].flops * ks[j].uses;
+    double left = t.budget - (drv_now() - t.t_start);
+    double seconds = left > 0 ? left * (k->flops * k->uses) / flops_left : 0;
+    char text[160];
+    cg_tuning_record r = {.target = tg.triple, .cpu = tg.cpu, .features = tg.features,
+                          .kernel = k->sig, .threads = t.threads, .kiln = KILN_VERSION};
+    int measured, rejected;
+    if (tune_kernel(&t, k, seconds, &r, text, sizeof text, &measured, &rejected)) goto out;
+    t.done++;
+    if (t.tty) fprintf(stderr, "\r\033[K");
+    printf("  %-28s x%-2d %9.1f us -> %9.1f us  %.2fx  (%d measured, %d rejected)  %s\n",
+           g->nodes[k->node].name, k->uses, r.default_us, r.time_us, r.default_us / r.time_us,
+           measured, rejected, text);
+    model_def += r.default_us * k->uses;
+    model_tuned += r.time_us * k->uses;
+    cg_tuning_put(ctx, &db, &r);
+  }
+  if (cg_tuning_write(ctx, &db, a->tune_output)) goto out;
+  printf("kiln: kernels' time per run %.1f us -> %.1f us (%.2fx), %.1f s; records in %s\n",
+         model_def, model_tuned, model_def / model_tuned, drv_now() - t.t_start, a->tune_output);
+  rc = 0;
+out:
+  if (t.dir[0]) {
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", t.dir); /* a folder mkdtemp made for this run */
+    if (shell(cmd)) kiln_warn(ctx, "tune: could not remove %s", t.dir);
+  }
+  for (int i = 0; i < nk; i++) kiln_free(ctx, ks[i].sig);
+  kiln_free(ctx, ks);
+  cg_tuning_free(ctx, &db);
+  if (have_target) cg_target_dispose(&tg);
+  ir_graph_free(g);
+  kiln_free(ctx, front);
+  return rc;
+}
+
+int kiln_cmd_tune(int argc, char **argv) {
+  drv_args a;
+  drv_args_init(&a, DRV_TUNE);
+  kiln_ctx ctx;
+  drv_ctx_init(&ctx, NULL);
+  int rc = drv_parse(&ctx, &a, argc, argv);
+  ctx.verbose = a.verbose;
+  ctx.timing = a.time;
+  if (rc) {
+    if (rc > 0) drv_print_help(DRV_TUNE, stdout);
+    rc = rc > 0 ? 0 : 2;
+  } else if (!a.model || !a.tune_output) {
+    kiln_error(&ctx, "tune: %s (usage: kiln tune MODEL.onnx -o TUNING.yaml [options])",
+               a.model ? "no -o TUNING.yaml given" : "no model given");
+    rc = 2;
+  } else {
+    rc = tune(&ctx, &a);
+  }
+  drv_args_free(&ctx, &a);
+  return rc;
+}
