@@ -588,5 +588,10 @@ int drv_parse(kiln_ctx *ctx, drv_args *a, int argc, char **argv) {
     kiln_error(ctx, "%s: --rotate-seed without --rotate hadamard seeds nothing", cmd);
     return -1;
   }
+  if (a->opt.group_size && !(a->opt.quantize && (!strcmp(a->opt.quantize, "w4a8") ||
+                                                 !strcmp(a->opt.quantize, "w4a16")))) {
+    kiln_error(ctx, "%s: --group-size applies to --quantize w4a8 or w4a16 only", cmd);
+    return -1;
+  }
   return 0;
 }

@@ -16,7 +16,8 @@ a line "PASS/FAIL ...", then "N passed, M failed":
     exactly as qmath.h says, group sums exact, within 1e-5;
   - 1, 2 and 3 threads give the same bits;
   - `kiln dump --print-after quantize` shows kiln.MatMulW4 and group_size;
-  - bad input: --group-size 48 (exit 2), w4a8 without ranges (exit 1).
+  - bad input: --group-size 48 or with w8a8 (exit 2), w4a8 without ranges
+    (exit 1).
 """
 import os
 import subprocess
@@ -152,6 +153,10 @@ def main():
     r = subprocess.run([kiln, "run", path, "--quantize", "w4a16", "--group-size", "48"],
                        capture_output=True, text=True)
     expect(r.returncode == 2 and "32, 64 or 128" in r.stderr, f"--group-size 48 refused: {r.stderr.strip()}")
+    r = subprocess.run([kiln, "run", path, "--quantize", "w8a8", "--group-size", "32"],
+                       capture_output=True, text=True)
+    expect(r.returncode == 2 and "w4a8 or w4a16 only" in r.stderr,
+           f"--group-size with w8a8 refused: {r.stderr.strip()}")
     r = subprocess.run([kiln, "run", path, "--input", os.path.join(work, "x.npy"), "--quantize", "w4a8"],
                        capture_output=True, text=True)
     expect(r.returncode == 1 and "needs activation ranges" in r.stderr,
