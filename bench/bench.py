@@ -28,6 +28,7 @@ Usage: bench.py [--build DIR] [--work DIR] [--models LIST] [--runs N]
                 [--threads LIST] [--warmup N] [--rounds N] [--quick]
                 [--kiln-flags STR] [--json FILE]
        bench.py --w4 [--threads LIST] [--runs N]   (decode step: kiln fp32 vs w4a16)
+       bench.py --hadamard [--runs N]              (kiln.Hadamard vs Neg, memory speed)
        bench.py --selftest
 bench/run.sh installs ONNX Runtime first and is the usual way in.
 """
@@ -468,6 +469,66 @@ def bench_w4(args):
     return 0
 
 
+def bench_hadamard(args):
+    """--hadamard: kiln.Hadamard over the last axis of a [4096, n] f32
+    tensor against Neg of the same tensor (a pass at memory speed: read
+    once, written once), one thread, in alternating blocks.  Both move the
+    same bytes, so Neg's bytes per CPU second is the memory bandwidth the
+    machine gives this program now, and Hadamard's share of it is the
+    figure of the issue's goal (>= 50% at n = 4096)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+    rows = []
+    for n in (256, 4096):
+        shape = [4096, n]
+        work = os.path.join(args.work, f"hadamard_{n}")
+        os.makedirs(work, exist_ok=True)
+        inp = os.path.join(work, "x.bin")
+        np.random.default_rng(0).standard_normal(shape, dtype=np.float32).tofile(inp)
+        exes = {}
+        for op, dom in (("Hadamard", "kiln"), ("Neg", "")):
+            g = helper.make_graph([helper.make_node(op, ["x"], ["y"], name="op", domain=dom)], op,
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+            m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("kiln", 1)])
+            path = os.path.join(work, op + ".onnx")
+            onnx.save(m, path)
+            exes[op], _ = compile_kiln(args, op.lower(), path, work, "", op)
+        ws = {}
+        try:
+            for op, exe in exes.items():
+                ws[op] = Worker([exe, "1", inp, os.path.join(work, op + ".out")],
+                                os.path.join(work, op + ".log"))
+                ws[op].times(args.warmup)
+            t = {op: [] for op in ws}
+            c = {op: [] for op in ws}
+            for r in range(args.rounds):
+                for op in (list(ws) if r % 2 == 0 else list(ws)[::-1]):
+                    ws[op].times(1)
+                    tt, cc = timed_cpu(ws[op], max(1, args.runs // args.rounds))
+                    t[op] += tt
+                    c[op].append(cc)
+        finally:
+            for w in ws.values():
+                w.close()
+        nbytes = 2 * 4 * shape[0] * shape[1]
+        h, g = median(c["Hadamard"]), median(c["Neg"])
+        rows.append((n, median(t["Hadamard"]), median(t["Neg"]), h, g,
+                     nbytes / h / 1e6, nbytes / g / 1e6))
+    print(f"[4096, n] f32, 1 thread, {args.runs} runs a side in {args.rounds} alternating blocks, "
+          f"{git_head()}, {cpu_model()}; CPU = median over the blocks of CPU ms per run "
+          "(/proc/PID/task/*/schedstat); GB/s = bytes read + written per CPU second")
+    print("| n | Hadamard wall ms | Neg wall ms | Hadamard CPU ms | Neg CPU ms | Hadamard GB/s | "
+          "Neg GB/s | Hadamard / Neg |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, a, b, h, g, hb, gb in rows:
+        print(f"| {n} | {a:.2f} | {b:.2f} | {h:.2f} | {g:.2f} | {hb:.1f} | {gb:.1f} | "
+              f"{100 * hb / gb:.0f}% |")
+    return 0
+
+
 def measure_peak(args, threads_list):
     """GFLOP/s of bench/peak_flops.c per thread count."""
     exe = os.path.join(args.work, "peak_flops")
@@ -665,6 +726,9 @@ def parse_args(argv):
                     " starting with '-' needs the '=')")
     ap.add_argument("--json", help="also write every row (with all run times) to this file")
     ap.add_argument("--selftest", action="store_true", help="check FLOP counting and the table")
+    ap.add_argument("--hadamard", action="store_true",
+                    help="instead of the table: kiln.Hadamard at n = 256 and 4096 against Neg "
+                         "(memory speed), one thread")
     ap.add_argument("--w4", action="store_true",
                     help="instead of the table: a d768 L12 GPT decode step, kiln fp32 against "
                          "kiln --quantize w4a16")
@@ -688,6 +752,9 @@ def main(argv):
     args = parse_args(argv)
     if args.selftest:
         return selftest()
+    if args.hadamard:
+        os.makedirs(args.work, exist_ok=True)
+        return bench_hadamard(args)
     if args.w4:
         os.makedirs(args.work, exist_ok=True)
         return bench_w4(args)
