@@ -27,6 +27,8 @@ per Conv (times N); elementwise work is not counted.
 Usage: bench.py [--build DIR] [--work DIR] [--models LIST] [--runs N]
                 [--threads LIST] [--warmup N] [--rounds N] [--quick]
                 [--kiln-flags STR] [--json FILE]
+       bench.py --w4 [--threads LIST] [--runs N]   (decode step: kiln fp32 vs w4a16)
+       bench.py --hadamard [--runs N]              (kiln.Hadamard vs Neg, memory speed)
        bench.py --selftest
 bench/run.sh installs ONNX Runtime first and is the usual way in.
 """
@@ -58,6 +60,18 @@ MODELS = {
     "matmul_128x768x3072": ("MatMul 128x768x3072", "matmul", dict(m=128, k=768, n=3072)),
 }
 
+# Decode-shaped models (one token, batch 1) for --w4: kiln fp32 against
+# kiln --quantize w4a16 in one run (no ONNX Runtime side).
+DECODE_MODELS = {
+    "gpt_d768_t1": ("GPT d768 L12 T1 (decode step)", "gpt",
+                    dict(vocab=256, d=768, heads=12, layers=12, seq=1)),
+}
+
+
+def model_spec(name):
+    return MODELS[name] if name in MODELS else DECODE_MODELS[name]
+
+
 # ONNX TensorProto element types the models use: numpy dtype, ORT name.
 ELEM = {1: ("float32", "float32"), 7: ("int64", "int64"), 6: ("int32", "int32"),
         11: ("float64", "float64"), 2: ("uint8", "uint8"), 3: ("int8", "int8"),
@@ -78,7 +92,7 @@ def export_torch(name, path, inputs_path):
     sys.path.insert(0, os.path.join(SRC, "tests", "models"))
     import export  # the test models' definitions (GPT, torchvision choices)
 
-    _, kind, p = MODELS[name]
+    _, kind, p = model_spec(name)
     torch.manual_seed(0)
     if kind == "gpt":
         model = export.GPT(vocab=p["vocab"], d=p["d"], heads=p["heads"], layers=p["layers"],
@@ -129,7 +143,7 @@ def build_model(name, models_dir):
     if not (os.path.exists(path) and all(os.path.exists(p) for p in inputs)):
         os.makedirs(models_dir, exist_ok=True)
         tmp = path + ".tmp"
-        if MODELS[name][1] == "matmul":
+        if model_spec(name)[1] == "matmul":
             export_matmul(name, tmp, inputs)
         else:
             export_torch(name, tmp, inputs)
@@ -282,13 +296,14 @@ def io_spec(model):
     return ins, [spec(v) for v in model.graph.output]
 
 
-def compile_kiln(args, name, path, work):
+def compile_kiln(args, name, path, work, flags=None, sub="kiln"):
     """kiln compile + cc; returns (kiln_bench executable, compile seconds)."""
-    out = os.path.join(work, "kiln")
+    out = os.path.join(work, sub)
     os.makedirs(out, exist_ok=True)
     kiln = os.path.join(args.build, "compiler", "driver", "kiln")
     t0 = time.monotonic()
-    run([kiln, "compile", path, "-o", out, "--name", name] + shlex.split(args.kiln_flags))
+    run([kiln, "compile", path, "-o", out, "--name", name] +
+        shlex.split(args.kiln_flags if flags is None else flags))
     seconds = time.monotonic() - t0
     exe = os.path.join(out, "kiln_bench")
     run(["cc", "-O2", f"-DKILN_MODEL={name}_model", "-I" + out,
@@ -380,6 +395,138 @@ def bench_model(args, name):
         print(f"  {threads} thread(s): ORT {ort_ms:.2f} ms, kiln {kiln_ms:.2f} ms"
               f" ({runs} runs each), err {err:.1e}", file=sys.stderr, flush=True)
     return rows
+
+
+def cpu_ns(worker):
+    """Nanoseconds the worker's threads have run on a CPU (/proc/PID/schedstat
+    of each task): unlike wall time, not inflated by waiting for a core
+    that other processes hold."""
+    total = 0
+    for tid in os.listdir(f"/proc/{worker.p.pid}/task"):
+        with open(f"/proc/{worker.p.pid}/task/{tid}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total
+
+
+def timed_cpu(worker, n):
+    """(wall times of n runs, CPU ms per run)."""
+    c0 = cpu_ns(worker)
+    t = worker.times(n)
+    return t, (cpu_ns(worker) - c0) / 1e6 / n
+
+
+def bench_w4(args):
+    """--w4: a decode step of the d768 L12 GPT, kiln fp32 against kiln
+    --quantize w4a16 (--group-size 128), each thread count, timed in
+    alternating blocks as bench_model does; the outputs' difference is the
+    quantization error, printed, not checked."""
+    import numpy as np
+    rows = []
+    for name in DECODE_MODELS:
+        work = os.path.join(args.work, name)
+        path, in_files = build_model(name, os.path.join(args.work, "models"))
+        fp_exe, fp_s = compile_kiln(args, name, path, work, "", "fp32")
+        w4_exe, w4_s = compile_kiln(args, name, path, work, "--quantize w4a16", "w4a16")
+        print(f"{DECODE_MODELS[name][0]}: compile fp32 {fp_s:.1f} s, w4a16 {w4_s:.1f} s",
+              file=sys.stderr, flush=True)
+        for threads in args.threads:
+            outs = {k: os.path.join(work, f"{k}.t{threads}.out0.bin") for k in ("fp32", "w4a16")}
+            fp = w4 = None
+            try:
+                fp = Worker([fp_exe, str(threads)] + in_files + [outs["fp32"]],
+                            os.path.join(work, f"fp32.t{threads}.log"))
+                w4 = Worker([w4_exe, str(threads)] + in_files + [outs["w4a16"]],
+                            os.path.join(work, f"w4a16.t{threads}.log"))
+                a, b = (np.fromfile(outs[k], dtype=np.float32) for k in ("fp32", "w4a16"))
+                err = float(np.abs(a - b).max() / np.abs(a).max())
+                fp.times(args.warmup)
+                w4.times(args.warmup)
+                # alternating blocks; each side's CPU time per run, block by block
+                t_fp, t_w4, c_fp, c_w4 = [], [], [], []
+                for r in range(args.rounds):
+                    order = [(fp, t_fp, c_fp), (w4, t_w4, c_w4)]
+                    for w, tt, cc in (order if r % 2 == 0 else order[::-1]):
+                        w.times(1)
+                        t, c = timed_cpu(w, max(1, args.runs // args.rounds))
+                        tt += t
+                        cc.append(c)
+                runs = len(t_fp)
+            finally:
+                for w in (fp, w4):
+                    if w:
+                        w.close()
+            rows.append((DECODE_MODELS[name][0], threads, median(t_fp), median(t_w4),
+                         median(c_fp), median(c_w4), err, runs))
+    print(f"{runs} runs a side in {args.rounds} alternating blocks, {git_head()}, {cpu_model()}; "
+          "wall: median of the runs; CPU: median over the blocks of CPU time per run "
+          "(/proc/PID/task/*/schedstat), robust when other processes hold the cores")
+    print("| model | threads | fp32 wall ms | w4a16 wall ms | wall speed-up | fp32 CPU ms | "
+          "w4a16 CPU ms | CPU speed-up | max rel diff |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for m, t, a, b, ca, cb, e, n in rows:
+        print(f"| {m} | {t} | {a:.2f} | {b:.2f} | {a / b:.2f}x | {ca:.2f} | {cb:.2f} | "
+              f"{ca / cb:.2f}x | {e:.1e} |")
+    return 0
+
+
+def bench_hadamard(args):
+    """--hadamard: kiln.Hadamard over the last axis of a [4096, n] f32
+    tensor against Neg of the same tensor (a pass at memory speed: read
+    once, written once), one thread, in alternating blocks.  Both move the
+    same bytes, so Neg's bytes per CPU second is the memory bandwidth the
+    machine gives this program now, and Hadamard's share of it is the
+    figure of the issue's goal (>= 50% at n = 4096)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+    rows = []
+    for n in (256, 4096):
+        shape = [4096, n]
+        work = os.path.join(args.work, f"hadamard_{n}")
+        os.makedirs(work, exist_ok=True)
+        inp = os.path.join(work, "x.bin")
+        np.random.default_rng(0).standard_normal(shape, dtype=np.float32).tofile(inp)
+        exes = {}
+        for op, dom in (("Hadamard", "kiln"), ("Neg", "")):
+            g = helper.make_graph([helper.make_node(op, ["x"], ["y"], name="op", domain=dom)], op,
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+            m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("kiln", 1)])
+            path = os.path.join(work, op + ".onnx")
+            onnx.save(m, path)
+            exes[op], _ = compile_kiln(args, op.lower(), path, work, "", op)
+        ws = {}
+        try:
+            for op, exe in exes.items():
+                ws[op] = Worker([exe, "1", inp, os.path.join(work, op + ".out")],
+                                os.path.join(work, op + ".log"))
+                ws[op].times(args.warmup)
+            t = {op: [] for op in ws}
+            c = {op: [] for op in ws}
+            for r in range(args.rounds):
+                for op in (list(ws) if r % 2 == 0 else list(ws)[::-1]):
+                    ws[op].times(1)
+                    tt, cc = timed_cpu(ws[op], max(1, args.runs // args.rounds))
+                    t[op] += tt
+                    c[op].append(cc)
+        finally:
+            for w in ws.values():
+                w.close()
+        nbytes = 2 * 4 * shape[0] * shape[1]
+        h, g = median(c["Hadamard"]), median(c["Neg"])
+        rows.append((n, median(t["Hadamard"]), median(t["Neg"]), h, g,
+                     nbytes / h / 1e6, nbytes / g / 1e6))
+    print(f"[4096, n] f32, 1 thread, {args.runs} runs a side in {args.rounds} alternating blocks, "
+          f"{git_head()}, {cpu_model()}; CPU = median over the blocks of CPU ms per run "
+          "(/proc/PID/task/*/schedstat); GB/s = bytes read + written per CPU second")
+    print("| n | Hadamard wall ms | Neg wall ms | Hadamard CPU ms | Neg CPU ms | Hadamard GB/s | "
+          "Neg GB/s | Hadamard / Neg |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, a, b, h, g, hb, gb in rows:
+        print(f"| {n} | {a:.2f} | {b:.2f} | {h:.2f} | {g:.2f} | {hb:.1f} | {gb:.1f} | "
+              f"{100 * hb / gb:.0f}% |")
+    return 0
 
 
 def measure_peak(args, threads_list):
@@ -579,6 +726,12 @@ def parse_args(argv):
                     " starting with '-' needs the '=')")
     ap.add_argument("--json", help="also write every row (with all run times) to this file")
     ap.add_argument("--selftest", action="store_true", help="check FLOP counting and the table")
+    ap.add_argument("--hadamard", action="store_true",
+                    help="instead of the table: kiln.Hadamard at n = 256 and 4096 against Neg "
+                         "(memory speed), one thread")
+    ap.add_argument("--w4", action="store_true",
+                    help="instead of the table: a d768 L12 GPT decode step, kiln fp32 against "
+                         "kiln --quantize w4a16")
     args = ap.parse_args(argv)
     if args.quick:
         args.runs, args.warmup, args.budget = 5, 1, 3
@@ -599,6 +752,12 @@ def main(argv):
     args = parse_args(argv)
     if args.selftest:
         return selftest()
+    if args.hadamard:
+        os.makedirs(args.work, exist_ok=True)
+        return bench_hadamard(args)
+    if args.w4:
+        os.makedirs(args.work, exist_ok=True)
+        return bench_w4(args)
     kiln = os.path.join(args.build, "compiler", "driver", "kiln")
     if not os.access(kiln, os.X_OK):
         sys.exit(f"bench.py: no {kiln}: build kiln first (meson setup build && ninja -C build)")

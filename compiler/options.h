@@ -67,13 +67,15 @@ typedef struct kiln_options {
   const char *memory_svg;     /* --memory-svg FILE: plan-memory writes a picture
                                * of the plan there (ir_memory_svg); NULL: none */
   /* quantization (docs/quantization.md) */
-  const char *quantize;       /* --quantize int8: run the quantize pass; NULL: float */
+  const char *quantize;       /* --quantize int8|w8a8|w4a8|w4a16: run the quantize pass; NULL: float */
   const char *quant_profile;  /* --profile PROFILE.yaml from `kiln calibrate` */
   const char *calib_data;     /* --data DIR: calibrate on these samples */
   const char *calib_output;   /* where the calibrate pass writes the profile; NULL: stdout */
   kiln_calib_method calib_method; /* --method */
   double calib_percentile;    /* --method percentile:P (default 99.99) */
   bool per_tensor;            /* --per-tensor weight scales (default per channel) */
+  int group_size;             /* --group-size: rows of K per int4 weight scale (w4a8,
+                               * w4a16); 0: the default, 128 */
   const char *keep_float;     /* --keep-float NODE[,NODE...]: nodes left in float */
   const char *quant_report;   /* --quant-report FILE.md: per-node SQNR on --data */
   double accuracy_budget;     /* --accuracy-budget X: keep the most sensitive nodes float

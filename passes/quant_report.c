@@ -148,8 +148,13 @@ kiln_status kiln_quant_report(kiln_ctx *ctx, ir_graph *fg, ir_graph *qg, const i
     int samples = 0;
     for (int i = 0; i < r.cap_samples; i++) samples += r.saved[(size_t)i * (size_t)ntaps] != NULL;
     fprintf(f, "# Quantization report: %s\n\n", qg->name ? qg->name : "model");
-    fprintf(f, "int8, %s weights, ranges from %s; measured on %d samples of `%s`.\n\n",
-            opt->per_tensor ? "per-tensor" : "per-channel",
+    bool w4 = opt->quantize && opt->quantize[1] == '4'; /* w4a8, w4a16: int4 weights per group */
+    char wdesc[64];
+    if (w4)
+      snprintf(wdesc, sizeof wdesc, "int4 per group of %d", opt->group_size > 0 ? opt->group_size : 128);
+    fprintf(f, "%s, %s weights, ranges from %s; measured on %d samples of `%s`.\n\n",
+            opt->quantize ? opt->quantize : "int8",
+            w4 ? wdesc : opt->per_tensor ? "per-tensor" : "per-channel",
             opt->quant_profile ? opt->quant_profile : kiln_calib_method_name(opt->calib_method),
             samples, opt->calib_data);
     if (opt->accuracy_budget > 0)

@@ -36,6 +36,22 @@
  * The integer arithmetic (zero points, dyadic requantization, clamps) is
  * specified in compiler/ir/qmath.h.  Nodes named by --keep-float, and
  * nodes of other shapes or dtypes, stay in float.
+ *
+ * The modes for language models' linear layers (docs/quantization.md,
+ * "Linear layers: w8a8, w4a8, w4a16") leave Conv in float:
+ *
+ *   - w8a8: Gemm and MatMul as above (int8 weights per column, uint8
+ *     activations and outputs from the profile), nothing else.
+ *   - w4a16: weight-only.  Gemm and MatMul become kiln.MatMulW4 with int4
+ *     weights, round-to-nearest in [-7, 7], one f32 scale per group of
+ *     --group-size rows of K and column; float input and output, the bias
+ *     kept in float.  Needs no profile.
+ *   - w4a8: the same int4 weights, and the input quantized to uint8 with
+ *     the profile's range (a QuantizeLinear, shared by the linears reading
+ *     one value); the group sums are exact int32, the output float.
+ *
+ * The w4 rewrite lives in its own functions below (quantize_matmul_w4 and
+ * its helpers), apart from the int8 ones.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -45,8 +61,12 @@
 #include "passes.h"
 #include "qmath.h"
 
+/* --quantize's scheme */
+typedef enum { QMODE_INT8, QMODE_W8A8, QMODE_W4A8, QMODE_W4A16 } qmode;
+
 typedef struct qstate {
   kiln_ctx *ctx;
+  qmode mode;
   ir_graph *g;
   const kiln_options *opt;
   kiln_calib_profile prof;
@@ -87,8 +107,8 @@ static kiln_status load_profile(qstate *q, ir_node_id n) {
     st = kiln_calibrate(q->ctx, q->g, opt, opt->calib_data, &q->prof);
     snprintf(q->prof_name, sizeof q->prof_name, "the calibration on '%s'", opt->calib_data);
   } else {
-    ir_error_node(q->g, n, "--quantize int8 needs activation ranges: --profile PROFILE.yaml (from "
-                  "kiln calibrate) or --data DIR");
+    ir_error_node(q->g, n, "--quantize %s needs activation ranges: --profile PROFILE.yaml (from "
+                  "kiln calibrate) or --data DIR", opt->quantize);
     return KILN_ERR_INVALID_ARGUMENT;
   }
   q->prof_loaded = !st;
@@ -325,6 +345,9 @@ static kiln_status quantize_conv(qstate *q, ir_node_id n) {
   return pass_infer_node(g, qn);
 }
 
+static kiln_status quantize_matmul_w4(qstate *q, ir_node_id n, const float *bk, const float *bias,
+                                      int64_t K, int64_t N); /* below, with the w4 modes */
+
 /* Gemm (transA 0, constant B and C) and MatMul (constant 2-D B). */
 static kiln_status quantize_matmul(qstate *q, ir_node_id n) {
   ir_graph *g = q->g;
@@ -353,6 +376,12 @@ static kiln_status quantize_matmul(qstate *q, ir_node_id n) {
     for (int64_t j = 0; j < N; j++) bias[j] = (float)(beta * c[nc == 1 ? 0 : j]);
   }
   kiln_status st = KILN_ERR_INVALID_ARGUMENT;
+  if (q->mode == QMODE_W4A8 || q->mode == QMODE_W4A16) {
+    st = quantize_matmul_w4(q, n, bk, bias, K, N);
+    kiln_free(q->ctx, bk);
+    kiln_free(q->ctx, bias);
+    return st;
+  }
   ir_value_id aq = quantized_input(q, n, a);
   if (aq != IR_NONE) {
     double sa = g->values[aq].quant->scales[0];
@@ -379,6 +408,78 @@ static kiln_status quantize_matmul(qstate *q, ir_node_id n) {
   kiln_free(q->ctx, bk);
   kiln_free(q->ctx, bias);
   return st;
+}
+
+/* ---- 4-bit weights (w4a16, w4a8) ---- */
+
+/* The group size of --group-size (default 128). */
+static int64_t w4_group(const qstate *q) { return q->opt->group_size > 0 ? q->opt->group_size : 128; }
+
+/* B [K, N] to int4 by round-to-nearest, symmetric in [-7, 7] per group of
+ * G rows and column: scale = max |w| / 7 over the group.  Writes the i4
+ * constant (ONNX packing: flat element e in the low nibble of byte e/2
+ * when e is even) and the f32 [K/G, N] scales. */
+static void quantize_weights_w4(qstate *q, const char *base, const float *b, int64_t K, int64_t N,
+                                int64_t G, ir_value_id *wq, ir_value_id *sq) {
+  ir_graph *g = q->g;
+  int64_t ng = K / G;
+  float *sc = kiln_malloc(q->ctx, (size_t)(ng * N) * sizeof *sc + 1);
+  uint8_t *packed = kiln_calloc(q->ctx, (size_t)(K * N / 2) + 1, 1);
+  for (int64_t gi = 0; gi < ng; gi++)
+    for (int64_t j = 0; j < N; j++) {
+      double amax = 0;
+      for (int64_t k = gi * G; k < (gi + 1) * G; k++) amax = fmax(amax, fabs(b[k * N + j]));
+      float s = amax > 0 ? (float)(amax / 7.0) : 1.0f;
+      sc[gi * N + j] = s;
+      for (int64_t k = gi * G; k < (gi + 1) * G; k++) {
+        double v = nearbyint((double)b[k * N + j] / s);
+        int qv = (int)(v < -7 ? -7 : v > 7 ? 7 : v);
+        int64_t e = k * N + j;
+        packed[e / 2] |= (uint8_t)((qv & 15) << (e % 2 ? 4 : 0));
+      }
+    }
+  char name[300];
+  ir_shape kn = {.rank = 2, .dims = {K, N}}, gn = {.rank = 2, .dims = {ng, N}};
+  snprintf(name, sizeof name, "%s.w4", base);
+  *wq = ir_add_const(g, name, IR_I4, &kn, packed, K * N / 2, false);
+  snprintf(name, sizeof name, "%s.w4_scales", base);
+  *sq = ir_add_const(g, name, IR_F32, &gn, sc, ng * N * (int64_t)sizeof *sc, false);
+  kiln_free(q->ctx, packed);
+  kiln_free(q->ctx, sc);
+}
+
+/* Gemm / MatMul with B [K, N] (alpha folded in) and an optional bias of N
+ * floats into kiln.MatMulW4 writing y itself (f32). */
+static kiln_status quantize_matmul_w4(qstate *q, ir_node_id n, const float *bk, const float *bias,
+                                      int64_t K, int64_t N) {
+  ir_graph *g = q->g;
+  int64_t G = w4_group(q);
+  if (K % G || N % 2) {
+    kiln_warn(q->ctx, "node '%s' (%s) stays float: K = %lld is not a multiple of --group-size "
+              "%lld, or N = %lld is odd", g->nodes[n].name, ir_ops[g->nodes[n].op].name,
+              (long long)K, (long long)G, (long long)N);
+    return KILN_OK;
+  }
+  ir_value_id a = g->nodes[n].inputs[0], y = g->nodes[n].outputs[0];
+  if (q->mode == QMODE_W4A8) {
+    a = quantized_input(q, n, a);
+    if (a == IR_NONE) return KILN_ERR_INVALID_ARGUMENT;
+  }
+  char base[256];
+  snprintf(base, sizeof base, "%s", g->values[g->nodes[n].inputs[1]].name);
+  ir_value_id ins[4] = {a, IR_NONE, IR_NONE, IR_NONE};
+  quantize_weights_w4(q, base, bk, K, N, G, &ins[1], &ins[2]);
+  int nin = 3;
+  if (bias) {
+    char name[256];
+    snprintf(name, sizeof name, "%s.w4_bias", g->nodes[n].name);
+    ir_shape ns = {.rank = 1, .dims = {N}};
+    ins[nin++] = ir_add_const(g, name, IR_F32, &ns, bias, N * (int64_t)sizeof *bias, false);
+  }
+  ir_node_id qn = ir_add_node(g, IR_OP_MATMUL_W4, g->nodes[n].name, nin, ins, 1, &y);
+  ir_set_attr_int(g, qn, "group_size", G);
+  g->nodes[n].dead = true;
+  return pass_infer_node(g, qn);
 }
 
 static bool is_mover(ir_op op) {
@@ -453,11 +554,13 @@ static kiln_status rewrite(qstate *q, const bool *keep) {
     if (nd->dead || keep[n] || nd->num_inputs < 1 || nd->inputs[0] < 0 ||
         nd->inputs[0] >= q->num_values0)
       continue;
-    if (nd->op == IR_OP_CONV)
+    if (nd->op == IR_OP_CONV && q->mode == QMODE_INT8) /* the linear modes leave Conv float */
       st = quantize_conv(q, n);
     else if (nd->op == IR_OP_GEMM || nd->op == IR_OP_MAT_MUL)
       st = quantize_matmul(q, n);
-    else if (is_mover(nd->op) && q->qv[nd->inputs[0]] != IR_NONE)
+    else if (is_mover(nd->op) && q->qv[nd->inputs[0]] != IR_NONE &&
+             (q->mode == QMODE_INT8 || q->mode == QMODE_W8A8)) /* w4a8's u8 inputs are not
+                                                                 * outputs to carry on */
       st = move_quantized(q, n);
   }
   /* float readers and graph outputs of replaced values read a dequantized copy */
@@ -491,9 +594,10 @@ static kiln_status rewrite(qstate *q, const bool *keep) {
   return st;
 }
 
-static bool quantizable(const ir_graph *g, ir_node_id n) {
-  ir_op op = g->nodes[n].op;
-  return !g->nodes[n].dead && (op == IR_OP_CONV || op == IR_OP_GEMM || op == IR_OP_MAT_MUL);
+static bool quantizable(const qstate *q, ir_node_id n) {
+  ir_op op = q->g->nodes[n].op;
+  return !q->g->nodes[n].dead &&
+         ((op == IR_OP_CONV && q->mode == QMODE_INT8) || op == IR_OP_GEMM || op == IR_OP_MAT_MUL);
 }
 
 /* The output error of g quantized except the nodes in keep[], against
@@ -536,14 +640,14 @@ static kiln_status choose_float_nodes(qstate *q, bool *keep) {
   int kept = 0;
   if (!st && err > opt->accuracy_budget) {
     for (ir_node_id n = 0; n < nn && !st; n++) {
-      if (!quantizable(g, n) || keep[n]) continue;
+      if (!quantizable(q, n) || keep[n]) continue;
       for (ir_node_id m = 0; m < nn; m++) only[m] = m != n;
       st = error_with(q, ref, only, &sens[n]);
     }
     while (!st && err > opt->accuracy_budget) {
       ir_node_id worst = IR_NONE;
       for (ir_node_id n = 0; n < nn; n++)
-        if (quantizable(g, n) && !keep[n] && (worst == IR_NONE || sens[n] > sens[worst])) worst = n;
+        if (quantizable(q, n) && !keep[n] && (worst == IR_NONE || sens[n] > sens[worst])) worst = n;
       if (worst == IR_NONE) break;
       keep[worst] = true;
       kept++;
@@ -568,13 +672,18 @@ static kiln_status choose_float_nodes(qstate *q, bool *keep) {
 }
 
 kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
-  if (!opt->quantize || strcmp(opt->quantize, "int8")) {
-    kiln_error(ctx, "the quantize pass needs --quantize int8%s%s%s",
-               opt->quantize ? " (kiln does not implement '" : "", opt->quantize ? opt->quantize : "",
-               opt->quantize ? "' yet)" : "");
+  static const char *const modes[] = {[QMODE_INT8] = "int8", [QMODE_W8A8] = "w8a8",
+                                      [QMODE_W4A8] = "w4a8", [QMODE_W4A16] = "w4a16"};
+  int mode = -1;
+  for (int i = 0; opt->quantize && i < 4; i++)
+    if (!strcmp(opt->quantize, modes[i])) mode = i;
+  if (mode < 0) {
+    kiln_error(ctx, "the quantize pass needs --quantize int8, w8a8, w4a8 or w4a16%s%s%s",
+               opt->quantize ? " (not '" : "", opt->quantize ? opt->quantize : "",
+               opt->quantize ? "')" : "");
     return KILN_ERR_INVALID_ARGUMENT;
   }
-  qstate q = {.ctx = ctx, .g = g, .opt = opt};
+  qstate q = {.ctx = ctx, .g = g, .opt = opt, .mode = (qmode)mode};
   /* --quant-report compares with the float graph as it is now */
   ir_graph *float_g = opt->quant_report ? ir_graph_clone_borrowing(g) : NULL;
   bool *keep = kiln_calloc(ctx, (size_t)g->num_nodes + 1, sizeof *keep);
@@ -582,7 +691,7 @@ kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt)
   if (!st && opt->accuracy_budget > 0) {
     /* the ranges once, before any clone is rewritten */
     for (ir_node_id n = 0; n < g->num_nodes && !q.prof_loaded && !st; n++)
-      if (quantizable(g, n) && !keep[n]) st = load_profile(&q, n);
+      if (quantizable(&q, n) && !keep[n] && q.mode != QMODE_W4A16) st = load_profile(&q, n);
     if (!st) st = choose_float_nodes(&q, keep);
   }
   if (!st) st = rewrite(&q, keep);

@@ -634,5 +634,7 @@ kiln_status lower_dft(cg_state *s, int32_t n);
 kiln_status lower_stft(cg_state *s, int32_t n);
 /* lower_hadamard.c: the kiln op Hadamard (fast Walsh-Hadamard transform) */
 kiln_status lower_hadamard(cg_state *s, int32_t n);
+/* lower_matmul_w4.c: the kiln op MatMulW4 (4-bit weights, packed) */
+kiln_status lower_matmul_w4(cg_state *s, int32_t n);
 
 #endif /* KILN_CG_H */

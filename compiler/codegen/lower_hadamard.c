@@ -12,10 +12,11 @@
  *      vectors (a shuffle, an add, a subtract and a select per level),
  *      reading the input and writing the output; for p = 8 an 8-point
  *      transform per block of 8, below that a copy;
- *   2. the remaining levels two at a time (radix 4: 4 loads, 8 add/subs,
- *      4 stores per quad), one radix-2 level if an odd count is left; the
- *      inner loops walk contiguous runs of at least 8 elements, which LLVM
- *      vectorises;
+ *   2. the remaining levels three at a time (radix 8: 8 loads, 24
+ *      add/subs, 8 stores per octet of 8-lane vectors), then one pass of
+ *      radix 4 or 2 for what is left: one pass over the row per three
+ *      levels instead of per two (n = 4096: 3 passes, not 4); the inner
+ *      loops walk contiguous runs of at least 8 elements;
  *   3. for n = m * p with m > 1 (12, 20, ...), the dense m x m step down
  *      each of the p columns of the [m][p] view, as m sums of m signed
  *      terms in a fixed order, vectorised across columns.
@@ -111,33 +112,33 @@ static void vstore(row_ctx *r, LLVMValueRef at, LLVMValueRef v, int lanes) {
   LLVMSetAlignment(LLVMBuildStore(s->b, v, cg_gep(s, r->dt, r->out, at)), ir_dtypes[r->dt].bits / 8);
 }
 
-/* Levels h and (if radix 4) 2h, in place on the output.  For h a multiple
- * of 16 the inner loop moves explicit 16-lane vectors: the loop vectorizer
- * would need run-time overlap checks between out[j] and out[j + h]. */
+/* Levels h, 2h, ... (log2(radix) of them; radix 2, 4 or 8), in place on
+ * the output: one pass over the row loads `radix` vectors h apart, does
+ * the levels' butterflies in registers in ascending order and stores them.
+ * For h a multiple of the lanes the inner loop moves explicit vectors
+ * (the loop vectorizer would need run-time overlap checks between out[j]
+ * and out[j + h]); radix 8 takes 8 lanes so its 8 vectors fit in AVX2's
+ * 16 registers with room for the sums, radix 2 and 4 take 16. */
 static void level(row_ctx *r, int64_t h, int radix, double scale) {
   cg_state *s = r->s;
-  int lanes = h % 16 == 0 ? 16 : 1;
+  int want = radix == 8 ? 8 : 16;
+  int lanes = h % want == 0 ? want : 1;
   cg_loop grp = cg_for_n(s, r->n / (radix * h));
   LLVMValueRef base = cg_add(s, r->row, cg_mulc(s, grp.i, radix * h));
   cg_loop j = cg_for_n(s, h / lanes);
-  LLVMValueRef at = cg_add(s, base, cg_mulc(s, j.i, lanes)), v[4];
+  LLVMValueRef at = cg_add(s, base, cg_mulc(s, j.i, lanes)), v[8];
   for (int i = 0; i < radix; i++) v[i] = vload(r, cg_addc(s, at, i * h), lanes);
-  LLVMValueRef w[4];
-  if (radix == 2) {
-    w[0] = hadd(s, v[0], v[1]);
-    w[1] = hsub(s, v[0], v[1]);
-  } else {
-    LLVMValueRef b0 = hadd(s, v[0], v[1]), b1 = hsub(s, v[0], v[1]);
-    LLVMValueRef b2 = hadd(s, v[2], v[3]), b3 = hsub(s, v[2], v[3]);
-    w[0] = hadd(s, b0, b2);
-    w[1] = hadd(s, b1, b3);
-    w[2] = hsub(s, b0, b2);
-    w[3] = hsub(s, b1, b3);
-  }
+  for (int t = 1; t < radix; t *= 2)
+    for (int i = 0; i < radix; i++)
+      if (!(i & t)) {
+        LLVMValueRef a = v[i], b = v[i + t];
+        v[i] = hadd(s, a, b);
+        v[i + t] = hsub(s, a, b);
+      }
   for (int i = 0; i < radix; i++) {
-    LLVMValueRef y = w[i];
+    LLVMValueRef y = v[i];
     if (scale != 1.0)
-      y = LLVMBuildFMul(s->b, y, lanes > 1 ? cg_splat(s, cg_const(s, r->dt, scale), 16)
+      y = LLVMBuildFMul(s->b, y, lanes > 1 ? cg_splat(s, cg_const(s, r->dt, scale), (unsigned)lanes)
                                            : cg_const(s, r->dt, scale), "");
     vstore(r, cg_addc(s, at, i * h), y, lanes);
   }
@@ -196,9 +197,9 @@ kiln_status lower_hadamard(cg_state *s, int32_t n) {
               cg_i64(s, len * ir_dtypes[dt].bits / 8));
   }
   while (done < levels) {
-    int radix = levels - done >= 2 ? 4 : 2;
-    done += radix == 4 ? 2 : 1;
-    level(&r, (int64_t)1 << (done - (radix == 4 ? 2 : 1)), radix, done == levels ? last : 1.0);
+    int take = levels - done >= 3 ? 3 : levels - done; /* levels in this pass */
+    level(&r, (int64_t)1 << done, 1 << take, done + take == levels ? last : 1.0);
+    done += take;
   }
   if (hd->m > 1) dense(&r, hd, scale);
   cg_end(s, &item);

@@ -196,6 +196,7 @@ const cg_lower_fn cg_lower_table[IR_OP_COUNT] = {
     [IR_OP_QMAT_MUL] = lower_qmatmul,
     /* kiln's own ops */
     [IR_OP_HADAMARD] = lower_hadamard,
+    [IR_OP_MATMUL_W4] = lower_matmul_w4,
 };
 /* Rows are sparse (NULL: not lowered), so no size assertion can say
  * anything here; tests/unit/test_tables.c checks the rows against ops.def. */

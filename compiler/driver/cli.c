@@ -290,8 +290,15 @@ static int set_time(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) 
 }
 
 static int set_quantize(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
-  if (strcmp(v, "int8")) return bad(ctx, opt, v, "int8 (the one scheme kiln implements)");
+  if (strcmp(v, "int8") && strcmp(v, "w8a8") && strcmp(v, "w4a8") && strcmp(v, "w4a16"))
+    return bad(ctx, opt, v, "int8, w8a8, w4a8 or w4a16");
   a->opt.quantize = v;
+  return 0;
+}
+
+static int set_group_size(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  if (strcmp(v, "32") && strcmp(v, "64") && strcmp(v, "128")) return bad(ctx, opt, v, "32, 64 or 128");
+  a->opt.group_size = atoi(v);
   return 0;
 }
 
@@ -419,8 +426,12 @@ static const drv_option options[] = {
      "leave constants out of Graphviz pictures"},
     {"--iterations", NULL, "K", DRV_BENCH, set_iterations, "timed runs (default 100)"},
     {"--warmup", NULL, "K", DRV_BENCH, set_warmup, "untimed runs first (default 5)"},
-    {"--quantize", NULL, "int8", QUANT, set_quantize,
-     "rewrite Conv, Gemm and MatMul into int8 kernels (needs --profile or --data)"},
+    {"--quantize", NULL, "int8|w8a8|w4a8|w4a16", QUANT, set_quantize,
+     "int8: Conv, Gemm and MatMul to int8 kernels; w8a8, w4a8, w4a16: the linear layers (Gemm, "
+     "MatMul) with int8 or int4 weights and int8 or float activations (all but w4a16 need "
+     "--profile or --data)"},
+    {"--group-size", NULL, "32|64|128", QUANT, set_group_size,
+     "rows of K sharing one weight scale under --quantize w4a8/w4a16 (default 128)"},
     {"--profile", NULL, "PROFILE.yaml", QUANT, set_profile,
      "activation ranges written by kiln calibrate"},
     {"--data", NULL, "DIR", QUANT | DRV_CALIBRATE, set_data,
@@ -606,6 +617,11 @@ int drv_parse(kiln_ctx *ctx, drv_args *a, int argc, char **argv) {
   }
   if (a->rotate_seed_given && a->opt.rotate == KILN_ROTATE_NONE && !a->opt.passes) {
     kiln_error(ctx, "%s: --rotate-seed without --rotate hadamard seeds nothing", cmd);
+    return -1;
+  }
+  if (a->opt.group_size && !(a->opt.quantize && (!strcmp(a->opt.quantize, "w4a8") ||
+                                                 !strcmp(a->opt.quantize, "w4a16")))) {
+    kiln_error(ctx, "%s: --group-size applies to --quantize w4a8 or w4a16 only", cmd);
     return -1;
   }
   return 0;

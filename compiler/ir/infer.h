@@ -244,5 +244,7 @@ kiln_status ir_tfidf_pool(struct ir_graph *g, int32_t n, int64_t *offset, int64_
                           int64_t *column, int64_t *count, int64_t *columns);
 /* hadamard.c: the kiln op Hadamard */
 kiln_status infer_hadamard(struct ir_graph *g, int32_t n);
+/* infer_w4.c: the kiln op MatMulW4 (4-bit weights) */
+kiln_status infer_matmul_w4(struct ir_graph *g, int32_t n);
 
 #endif
