@@ -24,6 +24,14 @@ peak.  FLOPs are counted from the ONNX graph (after ONNX shape inference):
 2*M*N*K per MatMul/Gemm (times the batch), 2*Cout*Hout*Wout*(Cin/groups)*kh*kw
 per Conv (times N); elementwise work is not counted.
 
+The int8 model (resnet50_int8, docs/quantization.md) is a second table:
+ResNet-50 compiled by kiln with `--quantize int8` (a minmax profile from 4
+synthetic N(0, 1) samples), the same model compiled by kiln in fp32, and
+ONNX Runtime on the QDQ form of the model built with the onnx package from
+the same profile (make_qdq), timed in rotating order; the error column is
+each int8 output's max rel err against kiln fp32 (informative: int8 is
+not fp32).
+
 Usage: bench.py [--build DIR] [--work DIR] [--models LIST] [--runs N]
                 [--threads LIST] [--warmup N] [--rounds N] [--quick]
                 [--kiln-flags STR] [--json FILE]
