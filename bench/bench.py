@@ -24,6 +24,14 @@ peak.  FLOPs are counted from the ONNX graph (after ONNX shape inference):
 2*M*N*K per MatMul/Gemm (times the batch), 2*Cout*Hout*Wout*(Cin/groups)*kh*kw
 per Conv (times N); elementwise work is not counted.
 
+The int8 model (resnet50_int8, docs/quantization.md) is a second table:
+ResNet-50 compiled by kiln with `--quantize int8` (a minmax profile from 4
+synthetic N(0, 1) samples), the same model compiled by kiln in fp32, and
+ONNX Runtime on the QDQ form of the model built with the onnx package from
+the same profile (make_qdq), timed in rotating order; the error column is
+each int8 output's max rel err against kiln fp32 (informative: int8 is
+not fp32).
+
 Usage: bench.py [--build DIR] [--work DIR] [--models LIST] [--runs N]
                 [--threads LIST] [--warmup N] [--rounds N] [--quick]
                 [--kiln-flags STR] [--json FILE]
@@ -58,6 +66,9 @@ MODELS = {
                  dict(vocab=256, d=768, heads=12, layers=12, seq=128)),
     "matmul_1024": ("MatMul 1024x1024x1024", "matmul", dict(m=1024, k=1024, n=1024)),
     "matmul_128x768x3072": ("MatMul 128x768x3072", "matmul", dict(m=128, k=768, n=3072)),
+    # int8 (docs/quantization.md): kiln --quantize int8 vs kiln fp32 vs ONNX
+    # Runtime on the QDQ form of the same model built from kiln's ranges
+    "resnet50_int8": ("ResNet-50 int8", "int8", dict(base="resnet50", samples=4)),
 }
 
 # Decode-shaped models (one token, batch 1) for --w4: kiln fp32 against
@@ -296,13 +307,13 @@ def io_spec(model):
     return ins, [spec(v) for v in model.graph.output]
 
 
-def compile_kiln(args, name, path, work, flags=None, sub="kiln"):
+def compile_kiln(args, name, path, work, flags=None, sub="kiln", extra=()):
     """kiln compile + cc; returns (kiln_bench executable, compile seconds)."""
     out = os.path.join(work, sub)
     os.makedirs(out, exist_ok=True)
     kiln = os.path.join(args.build, "compiler", "driver", "kiln")
     t0 = time.monotonic()
-    run([kiln, "compile", path, "-o", out, "--name", name] +
+    run([kiln, "compile", path, "-o", out, "--name", name] + list(extra) +
         shlex.split(args.kiln_flags if flags is None else flags))
     seconds = time.monotonic() - t0
     exe = os.path.join(out, "kiln_bench")
@@ -527,6 +538,222 @@ def bench_hadamard(args):
         print(f"| {n} | {a:.2f} | {b:.2f} | {h:.2f} | {g:.2f} | {hb:.1f} | {gb:.1f} | "
               f"{100 * hb / gb:.0f}% |")
     return 0
+# ---------------------------------------------------------------- int8
+
+def read_profile(path):
+    """{tensor name: (lo, hi)} from a kiln calibration profile (the YAML of
+    docs/quantization.md; only the name and range keys are read)."""
+    ranges, name = {}, None
+    with open(path) as f:
+        for line in f:
+            s = line.strip()
+            if s.startswith("- name:"):
+                name = json.loads(s.split(":", 1)[1].strip())
+            elif s.startswith("range:") and name is not None:
+                lo, hi = json.loads(s.split(":", 1)[1].strip())
+                ranges[name] = (float(lo), float(hi))
+    return ranges
+
+
+def make_qdq(model_path, ranges, out_path):
+    """Writes the QDQ form of a float model, as ONNX Runtime's quantization
+    tool lays it out, with kiln's arithmetic (compiler/ir/qmath.h): uint8
+    activations covering the profile's range (0 included), int8 weights
+    symmetric per output channel in [-127, 127], int32 biases of scale
+    s_x * s_w.  Quantized: the input of every Conv and Gemm, and its output
+    (after the Relu that follows it, if one does) -- the tensors kiln's
+    quantize pass keeps in uint8.  ONNX Runtime fuses the pairs into
+    QLinearConv and friends."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    m = onnx.load(model_path)
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    consumers = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+
+    def act_params(name):
+        lo, hi = ranges[name]
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+        s = np.float32((hi - lo) / 255.0)
+        if not s > 1e-30:
+            s = np.float32(1.0)
+        return s, np.uint8(np.clip(np.round(-lo / float(s)), 0, 255))
+
+    qset, nodes, new_inits = [], [], []
+    for n in g.node:
+        if n.op_type not in ("Conv", "Gemm") or n.input[0] not in ranges or n.input[1] not in inits:
+            continue
+        if n.op_type == "Gemm" and any(a.name == "transA" and a.i for a in n.attribute):
+            continue
+        sx, _ = act_params(n.input[0])
+        w = numpy_helper.to_array(inits[n.input[1]]).astype(np.float32)
+        axis = 0
+        if n.op_type == "Gemm" and not any(a.name == "transB" and a.i for a in n.attribute):
+            axis = 1
+        wc = np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
+        amax = np.abs(wc).max(axis=1)
+        sw = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+        shape = [1] * w.ndim
+        shape[axis] = -1
+        wq = np.clip(np.round(w / sw.reshape(shape)), -127, 127).astype(np.int8)
+        wn = n.input[1] + "_q"
+        new_inits += [numpy_helper.from_array(wq, wn),
+                      numpy_helper.from_array(sw, wn + "_scale"),
+                      numpy_helper.from_array(np.zeros_like(wq, shape=sw.shape), wn + "_zp")]
+        nodes.append(helper.make_node("DequantizeLinear", [wn, wn + "_scale", wn + "_zp"],
+                                      [wn + "_dq"], axis=axis))
+        n.input[1] = wn + "_dq"
+        if len(n.input) > 2 and n.input[2] in inits:
+            b = numpy_helper.to_array(inits[n.input[2]]).astype(np.float64)
+            sb = (np.float64(sx) * sw.astype(np.float64)).astype(np.float32)
+            bq = np.clip(np.round(b / sb), -2**31 + 1, 2**31 - 1).astype(np.int32)
+            bn = n.input[2] + "_q"
+            new_inits += [numpy_helper.from_array(bq, bn), numpy_helper.from_array(sb, bn + "_scale"),
+                          numpy_helper.from_array(np.zeros(bq.shape, np.int32), bn + "_zp")]
+            nodes.append(helper.make_node("DequantizeLinear", [bn, bn + "_scale", bn + "_zp"],
+                                          [bn + "_dq"], axis=0))
+            n.input[2] = bn + "_dq"
+        for t in (n.input[0], n.output[0]):
+            after = consumers.get(t, [])
+            if t == n.output[0] and len(after) == 1 and after[0].op_type == "Relu":
+                t = after[0].output[0]
+            if t in ranges and t not in qset:
+                qset.append(t)
+    outputs = {o.name for o in g.output}
+    producer = {o: n for n in g.node for o in n.output}
+    for t in qset:
+        s, z = act_params(t)
+        src = t
+        if t in outputs:  # keep the graph output's name on the dequantized tensor
+            src = t + "_f"
+            p = producer[t]
+            p.output[list(p.output).index(t)] = src
+        new_inits += [numpy_helper.from_array(np.array(s, np.float32), t + "_qs"),
+                      numpy_helper.from_array(np.array(z, np.uint8), t + "_qz")]
+        for c in consumers.get(t, []):
+            for k, i in enumerate(c.input):
+                if i == t:
+                    c.input[k] = t + "_dq"
+        nodes.append(helper.make_node("QuantizeLinear", [src, t + "_qs", t + "_qz"], [t + "_qq"]))
+        nodes.append(helper.make_node("DequantizeLinear", [t + "_qq", t + "_qs", t + "_qz"],
+                                      [t if t in outputs else t + "_dq"]))
+    used = {i for n in list(g.node) + nodes for i in n.input}
+    keep = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep + new_inits)
+    g.node.extend(nodes)
+    # topological order: each node after the producers of its inputs
+    avail = {i.name for i in g.input} | {i.name for i in g.initializer} | {""}
+    pending, ordered = list(g.node), []
+    while pending:
+        rest = []
+        for n in pending:
+            if all(i in avail for i in n.input):
+                ordered.append(n)
+                avail.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):
+            raise ValueError("QDQ model has a cycle")
+        pending = rest
+    del g.node[:]
+    g.node.extend(ordered)
+    del g.value_info[:]
+    onnx.checker.check_model(m)
+    onnx.save(m, out_path)
+    return len(qset)
+
+
+def bench_int8(args, name):
+    """Rows for an int8 model: kiln int8 vs kiln fp32 vs ORT on the QDQ form."""
+    import numpy as np
+    import onnx
+    display, _, p = MODELS[name]
+    work = os.path.join(args.work, name)
+    os.makedirs(work, exist_ok=True)
+    path, in_files = build_model(p["base"], os.path.join(args.work, "models"))
+    model = onnx.load(path)
+    flops = count_flops(model)
+    ins, outs = io_spec(model)
+    del model
+    # a few synthetic calibration samples (the benchmark measures speed;
+    # docs/quantization.md measures accuracy on trained models)
+    calib = os.path.join(work, "calib")
+    os.makedirs(calib, exist_ok=True)
+    rng = np.random.default_rng(1)
+    (_, dt, _, dims), = ins
+    for i in range(p["samples"]):
+        np.save(os.path.join(calib, f"{i:03d}.npy"), rng.standard_normal(dims).astype(dt))
+    kiln = os.path.join(args.build, "compiler", "driver", "kiln")
+    profile = os.path.join(work, "profile.yaml")
+    run([kiln, "calibrate", path, "--data", calib, "-o", profile, "--method", "minmax"])
+    qdq = os.path.join(work, p["base"] + "_qdq.onnx")
+    nq = make_qdq(path, read_profile(profile), qdq)
+    exe8, c8 = compile_kiln(args, p["base"], path, work, extra=["--quantize", "int8", "--profile", profile],
+                            sub="kiln_int8")
+    exe32, c32 = compile_kiln(args, p["base"], path, work, sub="kiln_fp32")
+    print(f"  {nq} tensors in QDQ; kiln compile int8 {c8:.1f} s, fp32 {c32:.1f} s",
+          file=sys.stderr, flush=True)
+    rows = []
+    for threads in args.threads:
+        out = lambda who: [os.path.join(work, f"{who}.t{threads}.out{i}.bin") for i in range(len(outs))]
+        spec_path = os.path.join(work, f"ort.t{threads}.json")
+        with open(spec_path, "w") as f:
+            json.dump({"model": qdq, "outputs": out("ort"),
+                       "inputs": [{"name": n, "type": ot, "dims": d, "file": fp}
+                                  for (n, _, ot, d), fp in zip(ins, in_files)]}, f)
+        env = dict(os.environ, KILN_ORT_DIR=args.ort_dir)
+        workers = []
+        try:
+            workers.append(Worker(["node", os.path.join(BENCH, "ort_bench.js"), spec_path, str(threads)],
+                                  os.path.join(work, f"ort.t{threads}.log"), env=env))
+            for who, exe in (("int8", exe8), ("fp32", exe32)):
+                workers.append(Worker([exe, str(threads)] + in_files + out(who),
+                                      os.path.join(work, f"{who}.t{threads}.log")))
+            load = lambda files: [np.fromfile(fp, dtype=dt).reshape(d)
+                                  for fp, (_, dt, _, d) in zip(files, outs)]
+            ref = load(out("fp32"))
+            err8, err_ort = max_rel_err(load(out("int8")), ref), max_rel_err(load(out("ort")), ref)
+            warm = max(median(w.times(args.warmup)) for w in workers)
+            runs, rounds = plan_runs(args, warm)
+            times = [[] for _ in workers]
+            per = [runs // rounds + (r < runs % rounds) for r in range(rounds)]
+            for r, nrun in enumerate(per):  # rotate the order block by block
+                for k in range(len(workers)):
+                    j = (k + r) % len(workers)
+                    if warm < REWARM_MS:
+                        workers[j].times(1)
+                    times[j] += workers[j].times(nrun)
+        finally:
+            for w in workers:
+                w.close()
+        ort_ms, i8_ms, f32_ms = (median(t) for t in times)
+        rows.append(dict(model=display, name=name, threads=threads, runs=runs, ort_ms=ort_ms,
+                         int8_ms=i8_ms, fp32_ms=f32_ms, err_int8=err8, err_ort=err_ort,
+                         gflop=flops / 1e9, t_ort=times[0], t_int8=times[1], t_fp32=times[2]))
+        print(f"  {threads} thread(s): ORT QDQ {ort_ms:.2f} ms, kiln int8 {i8_ms:.2f} ms,"
+              f" kiln fp32 {f32_ms:.2f} ms ({runs} runs each)", file=sys.stderr, flush=True)
+    return rows
+
+
+def int8_table(rows):
+    head = ["model", "threads", "runs", "kiln fp32 ms", "kiln int8 ms", "ORT QDQ ms",
+            "fp32 / int8", "ORT QDQ / int8", "int8 rel err vs kiln fp32 (kiln, ORT)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | | | | | | | | failed: "
+                         + r["error"].strip().splitlines()[-1][:100] + " |")
+            continue
+        lines.append(f"| {r['model']} | {r['threads']} | {r['runs']} | {fmt_ms(r['fp32_ms'])} |"
+                     f" {fmt_ms(r['int8_ms'])} | {fmt_ms(r['ort_ms'])} |"
+                     f" {r['fp32_ms'] / r['int8_ms']:.2f} | {r['ort_ms'] / r['int8_ms']:.2f} |"
+                     f" {r['err_int8']:.1e}, {r['err_ort']:.1e} |")
+    return "\n".join(lines)
 
 
 def measure_peak(args, threads_list):
@@ -769,14 +996,18 @@ def main(argv):
     started = datetime.datetime.now(datetime.timezone.utc)
     busy0, ours0 = cpu_seconds()
     peak, isa = measure_peak(args, args.threads)
-    rows = []
+    rows, int8_rows = [], []
     for name in args.models:
         print(f"{MODELS[name][0]}:", file=sys.stderr, flush=True)
+        int8 = MODELS[name][1] == "int8"
         try:
-            rows += bench_model(args, name)
+            if int8:
+                int8_rows += bench_int8(args, name)
+            else:
+                rows += bench_model(args, name)
         except (RuntimeError, ValueError, OSError) as e:
             print(f"  failed: {e}", file=sys.stderr)
-            rows.append(dict(model=MODELS[name][0], error=str(e)))
+            (int8_rows if int8 else rows).append(dict(model=MODELS[name][0], error=str(e)))
     peak_end, _ = measure_peak(args, args.threads)
     for t in peak:
         peak[t] = max(peak[t], peak_end[t])
@@ -801,14 +1032,19 @@ def main(argv):
                                     else ""))
     print(f"command: bench/run.sh {shlex.join(argv)}".rstrip())
     print()
-    print(table(rows))
-    print()
-    print(model_table(rows))
+    if rows:
+        print(table(rows))
+        print()
+        print(model_table(rows))
+    if int8_rows:
+        print()
+        print(int8_table(int8_rows))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(peak=peak, isa=isa, ort=version, kiln=git_head(), rows=rows), f,
-                      indent=1)
+            json.dump(dict(peak=peak, isa=isa, ort=version, kiln=git_head(), rows=rows,
+                           int8_rows=int8_rows), f, indent=1)
     bad = [r for r in rows if "error" in r or not r["err"] <= ERR_LIMIT]
+    bad += [r for r in int8_rows if "error" in r]
     return 1 if bad else 0
 
 

@@ -18,6 +18,10 @@
 #include "cg.h"
 #include "qmath.h"
 
+#include <string.h>
+
+#include "kernels/gemm_int8.h"
+
 /* Scale and zero point of a per-tensor quantized value. */
 static bool tensor_q(cg_state *s, ir_value_id v, double *scale, int32_t *zp) {
   const ir_quant *q = s->g->values[v].quant;
@@ -29,9 +33,9 @@ static bool tensor_q(cg_state *s, ir_value_id v, double *scale, int32_t *zp) {
 
 /* The per-channel requantization tables of an op whose input has scale
  * sx, weights w (per tensor, or per index of `axis`, `channels` of them)
- * and output scale sy: mult[c], shift[c] (qmath.h), as constants. */
-static bool requant_tables(cg_state *s, int32_t n, double sx, ir_value_id w, int axis,
-                           int64_t channels, double sy, LLVMValueRef *mult, LLVMValueRef *shift) {
+ * and output scale sy: mult[c], shift[c] (qmath.h), in the arena. */
+static bool requant_tables(cg_state *s, double sx, ir_value_id w, int axis, int64_t channels, double sy,
+                           int32_t **mult, int32_t **shift) {
   const ir_quant *q = s->g->values[w].quant;
   if (!q || !q->scales || (q->zero_points && q->count > 0 && q->zero_points[0]) ||
       !(q->count == 1 || (q->kind == IR_QUANT_CHANNEL && q->axis == axis && q->count == channels)))
@@ -45,12 +49,19 @@ static bool requant_tables(cg_state *s, int32_t n, double sx, ir_value_id w, int
     m[c] = r.mult;
     sh[c] = r.shift;
   }
+  *mult = m;
+  *shift = sh;
+  return true;
+}
+
+/* The tables as constants next to the code, for the reference loops. */
+static void table_globals(cg_state *s, int32_t n, const int32_t *m, const int32_t *sh, int64_t channels,
+                          LLVMValueRef *mult, LLVMValueRef *shift) {
   char name[64];
   snprintf(name, sizeof name, "qmult_%d", n);
   *mult = cg_const_global(s, name, m, channels * (int64_t)sizeof *m);
   snprintf(name, sizeof name, "qshift_%d", n);
   *shift = cg_const_global(s, name, sh, channels * (int64_t)sizeof *sh);
-  return true;
 }
 
 LLVMValueRef cg_requant(cg_state *s, LLVMValueRef acc, LLVMValueRef mult, LLVMValueRef shift,
@@ -64,6 +75,13 @@ LLVMValueRef cg_requant(cg_state *s, LLVMValueRef acc, LLVMValueRef mult, LLVMVa
   v = cg_max(s, v, cg_i64(s, lo));
   v = cg_min(s, v, cg_i64(s, hi));
   return LLVMBuildTrunc(s->b, v, s->t_i32, "");
+}
+
+/* A node whose `schedule` attribute is "reference" keeps the plain loops
+ * (the tests' oracle for the packed kernel, kernels/gemm_int8.c). */
+static bool ref_only(cg_state *s, int32_t n) {
+  const char *sc = ir_attr_string_or(s->g, n, "schedule", NULL);
+  return sc && !strcmp(sc, "reference");
 }
 
 /* act_min/act_max of node n, within [0, 255]. */
@@ -86,13 +104,16 @@ kiln_status lower_qconv(cg_state *s, int32_t n) {
     return cg_unsupported(s, n, "channels do not match W and group");
   if (bias >= 0 && cg_numel(s, bias) != M) return cg_unsupported(s, n, "bias must have one value per output channel");
   double sx, sy;
-  int32_t zx, zy, lo, hi;
+  int32_t zx, zy, lo, hi, *mt, *sht;
   LLVMValueRef mult, shift;
-  if (!tensor_q(s, x, &sx, &zx) || !tensor_q(s, y, &sy, &zy) ||
-      !requant_tables(s, n, sx, w, 0, M, sy, &mult, &shift))
+  if (!tensor_q(s, x, &sx, &zx) || !tensor_q(s, y, &sy, &zy) || !requant_tables(s, sx, w, 0, M, sy, &mt, &sht))
     return cg_unsupported(s, n, "needs per-tensor input/output and per-tensor or per-output-channel "
                           "symmetric weight quantization");
   act_range(s, n, &lo, &hi);
+  bool done = false;
+  kiln_status pst = ref_only(s, n) ? KILN_OK : cg_qgemm_emit(s, n, mt, sht, zx, zy, lo, hi, &done);
+  if (pst || (!ref_only(s, n) && done)) return pst;
+  table_globals(s, n, mt, sht, M, &mult, &shift);
   int64_t Cg = C / group, Mg = M / group;
   cg_window win;
   kiln_status st = cg_window_init(s, n, xs, ys, ws->dims + 2, &win);
@@ -155,13 +176,16 @@ kiln_status lower_qmatmul(cg_state *s, int32_t n) {
   int64_t K = bs->dims[0], N = bs->dims[1], rows = cg_numel(s, a) / (K ? K : 1);
   if (bias >= 0 && cg_numel(s, bias) != N) return cg_unsupported(s, n, "bias must have one value per column");
   double sa, sy;
-  int32_t za, zy, lo, hi;
+  int32_t za, zy, lo, hi, *mt, *sht;
   LLVMValueRef mult, shift;
-  if (!tensor_q(s, a, &sa, &za) || !tensor_q(s, y, &sy, &zy) ||
-      !requant_tables(s, n, sa, b, 1, N, sy, &mult, &shift))
+  if (!tensor_q(s, a, &sa, &za) || !tensor_q(s, y, &sy, &zy) || !requant_tables(s, sa, b, 1, N, sy, &mt, &sht))
     return cg_unsupported(s, n, "needs per-tensor A and Y and per-tensor or per-column symmetric "
                           "B quantization");
   act_range(s, n, &lo, &hi);
+  bool done = false;
+  kiln_status pst = ref_only(s, n) ? KILN_OK : cg_qgemm_emit(s, n, mt, sht, za, zy, lo, hi, &done);
+  if (pst || (!ref_only(s, n) && done)) return pst;
+  table_globals(s, n, mt, sht, N, &mult, &shift);
 
   cg_kernel *k = cg_kernel_begin(s, n, rows, N * K);
   cg_loop row = cg_for(s, k->begin, k->end);

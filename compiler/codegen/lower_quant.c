@@ -54,6 +54,14 @@ static LLVMValueRef quantize(cg_state *s, ir_dtype ft, ir_dtype q, LLVMValueRef 
   v = LLVMBuildFAdd(s->b, v, zp, "");
   v = cg_arith_op(s, CG_MAX, ft, v, cg_const(s, ft, lo));
   v = cg_arith_op(s, CG_MIN, ft, v, cg_const(s, ft, hi));
+  /* v is now an integer within q's range: for 8- and 16-bit types convert
+   * through a plain int32 conversion, which vectorizes (LLVM 14 scalarizes
+   * the saturating conversions: most of QuantizeLinear's time) */
+  if (q != IR_I32 && (ft == IR_F32 || ft == IR_F64)) {
+    LLVMValueRef nan = LLVMBuildFCmp(s->b, LLVMRealUNO, v, v, "");
+    v = LLVMBuildSelect(s->b, nan, cg_const(s, ft, 0), v, ""); /* NaN gives 0, as the saturating cast did */
+    return LLVMBuildTrunc(s->b, LLVMBuildFPToSI(s->b, v, s->t_i32, ""), cg_val_type(s, q), "");
+  }
   return cg_cast(s, v, ft, q);
 }
 

@@ -2,7 +2,8 @@
 """Cross-compilation tests: libraries for aarch64 and riscv64, run under qemu.
 
 For each small model (built here with onnx.helper and seeded numpy
-weights, so no torch is needed):
+weights, so no torch is needed; convnet_int8 is the convnet under
+`--quantize int8`, the packed int8 kernels' generic path):
   1. `kiln compile` it for the host, link tests/models/harness.c with `cc`,
      run it: the reference outputs;
   2. for each cross ISA (targets/<isa>/target.yaml names its C cross
@@ -156,7 +157,27 @@ def mathmix(rng, path):
     return {"x": (rng.standard_normal((3, 50)) * 2).astype(np.float32)}
 
 
-MODELS = {"mlp": mlp, "convnet": convnet, "mathmix": mathmix}
+def convnet_int8(rng, path):
+    """convnet under `--quantize int8` (calibrated on two samples written to
+    calib/ beside it): kiln.QConv and kiln.QMatMul through the packed int8
+    kernel, whose dot product is generic vector IR on these ISAs."""
+    inputs = convnet(rng, path)
+    calib = os.path.join(os.path.dirname(path), "calib")
+    os.makedirs(calib, exist_ok=True)
+    for i in range(2):
+        np.save(os.path.join(calib, f"{i:03d}.npy"),
+                rng.standard_normal((2, 3, 32, 32)).astype(np.float32))
+    return inputs
+
+
+MODELS = {"mlp": mlp, "convnet": convnet, "mathmix": mathmix, "convnet_int8": convnet_int8}
+
+
+def model_flags(name, path):
+    """Extra `kiln compile` options of a model (host and cross alike)."""
+    if name.endswith("_int8"):
+        return ["--quantize", "int8", "--data", os.path.join(os.path.dirname(path), "calib")]
+    return []
 NP_DTYPES = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16,
              TensorProto.INT32: np.int32, TensorProto.DOUBLE: np.float64}
 
@@ -239,7 +260,7 @@ def main():
             ins.append(os.path.join(d, k + ".bin"))
             v.tofile(ins[-1])
         out = os.path.join(d, "host")
-        r = compile_model(kiln, path, out, name)
+        r = compile_model(kiln, path, out, name, model_flags(name, path))
         if not c.check(r.returncode == 0, f"{name}: host compile {r.stderr.strip()}"):
             continue
         exe = os.path.join(out, "harness")
@@ -280,7 +301,7 @@ def main():
 
         for name, (path, ins, spec, ref) in models.items():
             out = os.path.join(work, name, isa)
-            r = compile_model(kiln, path, out, name, ["--target", t["triple"]])
+            r = compile_model(kiln, path, out, name, ["--target", t["triple"]] + model_flags(name, path))
             if not c.check(r.returncode == 0, f"{name}/{isa}: kiln compile --target {t['triple']} "
                            f"{r.stderr.strip()}"):
                 continue

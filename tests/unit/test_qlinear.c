@@ -80,6 +80,9 @@ typedef struct conv_case {
   int64_t N, C, H, W, M, KH, KW, group, stride, dil, pad;
   int32_t zx, zy, act_min, act_max;
   int fill;              /* 0 random, 1 x all 255 and w all -128, 2 x all 255 and w all 127 */
+  const char *schedule;  /* the node's `schedule`: NULL default (the packed kernel when it
+                          * applies), "reference" the plain loops, or a kernel schedule */
+  bool per_tensor;       /* one weight scale instead of one per output channel */
 } conv_case;
 
 /* Fills x, w, b; runs QConv through the JIT at 1 and 3 threads and checks
@@ -113,7 +116,9 @@ static void run_conv(const conv_case *c) {
   ir_value_id bv = ir_add_const(g, "b", IR_I32, &bs, b, c->M * 4, false);
   g->values[xv].quant = qt(g, IR_QUANT_TENSOR, 0, 1, &sx, &c->zx);
   g->values[yv].quant = qt(g, IR_QUANT_TENSOR, 0, 1, &sy, &c->zy);
-  g->values[wv].quant = qt(g, IR_QUANT_CHANNEL, 0, c->M, sw, NULL);
+  if (c->per_tensor)
+    for (int64_t m = 0; m < c->M; m++) sw[m] = sw[0], sb[m] = sb[0];
+  g->values[wv].quant = c->per_tensor ? qt(g, IR_QUANT_TENSOR, 0, 1, sw, NULL) : qt(g, IR_QUANT_CHANNEL, 0, c->M, sw, NULL);
   g->values[bv].quant = qt(g, IR_QUANT_CHANNEL, 0, c->M, sb, NULL);
   ct_io(g, 1, &xv, 1, &yv);
   ir_value_id ins[3] = {xv, wv, bv};
@@ -127,6 +132,7 @@ static void run_conv(const conv_case *c) {
   ir_set_attr_int(g, n, "group", c->group);
   ir_set_attr_int(g, n, "act_min", c->act_min);
   ir_set_attr_int(g, n, "act_max", c->act_max);
+  if (c->schedule) ir_set_attr_string(g, n, "schedule", c->schedule);
   cg_jit *j = ct_jit(&ctx, g);
   uint8_t *y1 = malloc((size_t)ny), *y3 = malloc((size_t)ny);
   const void *in[1] = {x};
@@ -153,7 +159,8 @@ static void run_conv(const conv_case *c) {
           int32_t want = kiln_requant_apply(acc, r, c->zy, c->act_min, c->act_max);
           int64_t at = ((nn * c->M + m) * OH + oh) * OW + ow;
           saturated += want == c->act_min || want == c->act_max;
-          ck_assert_msg(y1[at] == want, "y[%lld] = %d, spec %d (acc %d)", (long long)at, y1[at], want, acc);
+          ck_assert_msg(y1[at] == want, "%s: y[%lld] = %d, spec %d (acc %d)",
+                        c->schedule ? c->schedule : "default", (long long)at, y1[at], want, acc);
         }
     }
   if (c->fill) ck_assert_int_gt(saturated, 0);
@@ -164,82 +171,142 @@ static void run_conv(const conv_case *c) {
 
 START_TEST(qconv_shapes_and_saturation) {
   static const conv_case cases[] = {
-      {1, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 128, 100, 0, 255, 0},
-      {2, 6, 9, 8, 6, 3, 2, 3, 2, 1, 0, 7, 0, 0, 255, 0},     /* groups, stride, no pad */
-      {1, 4, 8, 8, 8, 3, 3, 4, 1, 2, 2, 0, 3, 3, 255, 0},     /* depthwise-ish, dilation, fused Relu */
-      {1, 5, 6, 6, 3, 1, 1, 1, 1, 1, 0, 255, 128, 20, 200, 0}, /* 1x1, clamp */
-      {1, 16, 5, 5, 2, 3, 3, 1, 1, 1, 1, 0, 0, 0, 255, 1},    /* all 255 x all -128: saturates low */
-      {1, 16, 5, 5, 2, 3, 3, 1, 1, 1, 1, 0, 0, 0, 255, 2},    /* all 255 x all 127: saturates high */
+      {1, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 128, 100, 0, 255, 0, NULL, false},
+      {2, 6, 9, 8, 6, 3, 2, 3, 2, 1, 0, 7, 0, 0, 255, 0, NULL, false},     /* groups, stride, no pad */
+      {1, 4, 8, 8, 8, 3, 3, 4, 1, 2, 2, 0, 3, 3, 255, 0, NULL, false},     /* depthwise-ish, dilation, fused Relu */
+      {1, 5, 6, 6, 3, 1, 1, 1, 1, 1, 0, 255, 128, 20, 200, 0, NULL, false}, /* 1x1, clamp */
+      {1, 16, 5, 5, 2, 3, 3, 1, 1, 1, 1, 0, 0, 0, 255, 1, NULL, false},    /* all 255 x all -128: saturates low */
+      {1, 16, 5, 5, 2, 3, 3, 1, 1, 1, 1, 0, 0, 0, 255, 2, NULL, false},    /* all 255 x all 127: saturates high */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_conv(&cases[i]);
 }
 END_TEST
 
+/* QMatMul of A [2, M, K] by B [K, N] under `schedule` (as conv_case),
+ * against the spec, at 1 and 3 threads. */
+static void run_matmul(int64_t M, int64_t K, int64_t N, int fill, int32_t za, const char *schedule) {
+  kiln_ctx ctx;
+  kiln_ctx_init(&ctx);
+  ir_graph *g = ir_graph_new(&ctx, "qmm");
+  uint8_t *a = malloc((size_t)(2 * M * K));
+  int8_t *bw = malloc((size_t)(K * N));
+  int32_t *bias = malloc((size_t)N * 4);
+  float *sw = malloc((size_t)N * 4), *sb = malloc((size_t)N * 4);
+  uint32_t s = 5 + (uint32_t)(M * 31 + K * 7 + N);
+  for (int64_t i = 0; i < 2 * M * K; i++) a[i] = fill ? 255 : (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
+  for (int64_t i = 0; i < K * N; i++)
+    bw[i] = fill == 1 ? -128 : fill == 2 ? 127 : (int8_t)((s = s * 1664525u + 1013904223u) >> 24);
+  for (int64_t j = 0; j < N; j++) {
+    bias[j] = (int32_t)((s = s * 1664525u + 1013904223u) >> 22) - 512;
+    sw[j] = 0.002f * (float)(1 + j % 3);
+  }
+  float sa = 0.05f, sy = 0.25f;
+  int32_t zy = 60;
+  for (int64_t j = 0; j < N; j++) sb[j] = sa * sw[j];
+  ir_shape bs = SHAPE(K, N), cs = SHAPE(N);
+  ir_value_id av = ct_val(g, "a", IR_U8, SHAPE(2, M, K)), yv = ct_val(g, "y", IR_U8, SHAPE(2, M, N));
+  ir_value_id bv = ir_add_const(g, "b", IR_I8, &bs, bw, K * N, false);
+  ir_value_id cv = ir_add_const(g, "c", IR_I32, &cs, bias, N * 4, false);
+  g->values[av].quant = qt(g, IR_QUANT_TENSOR, 0, 1, &sa, &za);
+  g->values[yv].quant = qt(g, IR_QUANT_TENSOR, 0, 1, &sy, &zy);
+  g->values[bv].quant = qt(g, IR_QUANT_CHANNEL, 1, N, sw, NULL);
+  g->values[cv].quant = qt(g, IR_QUANT_CHANNEL, 0, N, sb, NULL);
+  ct_io(g, 1, &av, 1, &yv);
+  ir_value_id ins[3] = {av, bv, cv};
+  ir_node_id n = ct_node(g, IR_OP_QMAT_MUL, 3, ins, yv);
+  if (schedule) ir_set_attr_string(g, n, "schedule", schedule);
+  cg_jit *j = ct_jit(&ctx, g);
+  uint8_t *y1 = malloc((size_t)(2 * M * N)), *y3 = malloc((size_t)(2 * M * N));
+  const void *in[1] = {a};
+  void *o1[1] = {y1}, *o3[1] = {y3};
+  ck_assert_int_eq(ct_run(cg_jit_model(j), in, o1, 1), KILN_OK);
+  ck_assert_int_eq(ct_run(cg_jit_model(j), in, o3, 3), KILN_OK);
+  ck_assert(!memcmp(y1, y3, (size_t)(2 * M * N)));
+  for (int64_t row = 0; row < 2 * M; row++)
+    for (int64_t jj = 0; jj < N; jj++) {
+      int32_t acc = bias[jj];
+      for (int64_t k = 0; k < K; k++) acc += (a[row * K + k] - za) * bw[k * N + jj];
+      int32_t want = kiln_requant_apply(acc, kiln_requant_from_real((double)sa * sw[jj] / sy), zy, 0, 255);
+      ck_assert_msg(y1[row * N + jj] == want, "%s %lldx%lldx%lld fill %d: y[%lld,%lld] = %d, spec %d",
+                    schedule ? schedule : "default", (long long)M, (long long)K, (long long)N, fill,
+                    (long long)row, (long long)jj, y1[row * N + jj], want);
+    }
+  cg_jit_free(j);
+  ir_graph_free(g);
+  free(a), free(bw), free(bias), free(sw), free(sb), free(y1), free(y3);
+}
+
 START_TEST(qmatmul_shapes_and_saturation) {
   static const int64_t dims[][3] = {{1, 1, 1}, {3, 17, 5}, {7, 64, 33}, {2, 300, 3}};
   for (int fill = 0; fill < 3; fill++)
-    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
-      int64_t M = dims[d][0], K = dims[d][1], N = dims[d][2];
-      kiln_ctx ctx;
-      kiln_ctx_init(&ctx);
-      ir_graph *g = ir_graph_new(&ctx, "qmm");
-      uint8_t *a = malloc((size_t)(2 * M * K));
-      int8_t *bw = malloc((size_t)(K * N));
-      int32_t *bias = malloc((size_t)N * 4);
-      float *sw = malloc((size_t)N * 4);
-      uint32_t s = 5 + (uint32_t)d;
-      for (int64_t i = 0; i < 2 * M * K; i++) a[i] = fill ? 255 : (uint8_t)((s = s * 1664525u + 1013904223u) >> 24);
-      for (int64_t i = 0; i < K * N; i++)
-        bw[i] = fill == 1 ? -128 : fill == 2 ? 127 : (int8_t)((s = s * 1664525u + 1013904223u) >> 24);
-      for (int64_t j = 0; j < N; j++) {
-        bias[j] = (int32_t)((s = s * 1664525u + 1013904223u) >> 22) - 512;
-        sw[j] = 0.002f * (float)(1 + j % 3);
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+      run_matmul(dims[d][0], dims[d][1], dims[d][2], fill, fill ? 0 : 131, NULL);
+}
+END_TEST
+
+/* The packed kernel (kernels/gemm_int8.c) on every edge: M, N, K not
+ * multiples of the register block (rows, columns, 4-byte k groups), the
+ * im2col padding with the zero point, 1x1 and strided windows, groups,
+ * per-tensor and per-channel weights; under the default schedule (VNNI
+ * where the host has it), a tiny generic-path schedule that makes many
+ * items and tails, and the reference loops. */
+static const char *const kernel_schedules[] = {NULL, "lanes=4 mr=3 nr=8 mc=6 nc=16", "reference"};
+
+START_TEST(qconv_kernel_edges) {
+  static const int64_t geo[][4] = {{1, 1, 0, 1}, {3, 1, 1, 1}, {3, 2, 1, 1}, {1, 2, 0, 1}, {3, 1, 2, 2}};
+  static const int64_t hw[][2] = {{5, 7}, {9, 9}};
+  static const int32_t zps[] = {0, 77, 255};
+  int idx = 0;
+  for (size_t sc = 0; sc < 3; sc++)
+    for (int64_t M = 4; M <= 13; M += 9)
+      for (int64_t C = 1; C <= 5; C += 4)
+        for (size_t h = 0; h < 2; h++)
+          for (size_t q = 0; q < sizeof geo / sizeof geo[0]; q++, idx++) {
+            conv_case c = {1 + (idx % 7 == 0), C, hw[h][0], hw[h][1], M, geo[q][0], geo[q][0], 1,
+                           geo[q][1], geo[q][3], geo[q][2], zps[idx % 3], 3 + idx % 250, 0, 255, 0,
+                           kernel_schedules[sc], idx % 2 == 1};
+            run_conv(&c);
+          }
+  /* groups with at least 4 channels each take the kernel too */
+  for (size_t sc = 0; sc < 3; sc++) {
+    conv_case c = {2, 8, 6, 5, 10, 3, 3, 2, 1, 1, 1, 19, 40, 0, 255, 0, kernel_schedules[sc], false};
+    run_conv(&c);
+  }
+}
+END_TEST
+
+START_TEST(qconv_kernel_saturation) {
+  for (size_t sc = 0; sc < 3; sc++)
+    for (int fill = 1; fill <= 2; fill++)
+      for (int pt = 0; pt < 2; pt++) {
+        conv_case c = {1, 37, 6, 6, 9, 3, 3, 1, 1, 1, 1, 0, 0, 0, 255, fill, kernel_schedules[sc], pt};
+        run_conv(&c);
+        conv_case d = {1, 64, 4, 4, 20, 1, 1, 1, 1, 1, 0, 255, 255, 5, 250, fill, kernel_schedules[sc], pt};
+        run_conv(&d);
       }
-      float sa = 0.05f, sy = 0.25f, sb[64];
-      int32_t za = fill ? 0 : 131, zy = 60;
-      for (int64_t j = 0; j < N; j++) sb[j] = sa * sw[j];
-      ir_shape bs = SHAPE(K, N), cs = SHAPE(N);
-      ir_value_id av = ct_val(g, "a", IR_U8, SHAPE(2, M, K)), yv = ct_val(g, "y", IR_U8, SHAPE(2, M, N));
-      ir_value_id bv = ir_add_const(g, "b", IR_I8, &bs, bw, K * N, false);
-      ir_value_id cv = ir_add_const(g, "c", IR_I32, &cs, bias, N * 4, false);
-      g->values[av].quant = qt(g, IR_QUANT_TENSOR, 0, 1, &sa, &za);
-      g->values[yv].quant = qt(g, IR_QUANT_TENSOR, 0, 1, &sy, &zy);
-      g->values[bv].quant = qt(g, IR_QUANT_CHANNEL, 1, N, sw, NULL);
-      g->values[cv].quant = qt(g, IR_QUANT_CHANNEL, 0, N, sb, NULL);
-      ct_io(g, 1, &av, 1, &yv);
-      ir_value_id ins[3] = {av, bv, cv};
-      ct_node(g, IR_OP_QMAT_MUL, 3, ins, yv);
-      cg_jit *j = ct_jit(&ctx, g);
-      uint8_t *y1 = malloc((size_t)(2 * M * N)), *y3 = malloc((size_t)(2 * M * N));
-      const void *in[1] = {a};
-      void *o1[1] = {y1}, *o3[1] = {y3};
-      ck_assert_int_eq(ct_run(cg_jit_model(j), in, o1, 1), KILN_OK);
-      ck_assert_int_eq(ct_run(cg_jit_model(j), in, o3, 3), KILN_OK);
-      ck_assert(!memcmp(y1, y3, (size_t)(2 * M * N)));
-      for (int64_t row = 0; row < 2 * M; row++)
-        for (int64_t jj = 0; jj < N; jj++) {
-          int32_t acc = bias[jj];
-          for (int64_t k = 0; k < K; k++) acc += (a[row * K + k] - za) * bw[k * N + jj];
-          int32_t want = kiln_requant_apply(acc, kiln_requant_from_real((double)sa * sw[jj] / sy), zy, 0, 255);
-          ck_assert_msg(y1[row * N + jj] == want, "%lldx%lldx%lld fill %d: y[%lld,%lld] = %d, spec %d",
-                        (long long)M, (long long)K, (long long)N, fill, (long long)row, (long long)jj,
-                        y1[row * N + jj], want);
-        }
-      cg_jit_free(j);
-      ir_graph_free(g);
-      free(a), free(bw), free(bias), free(sw), free(y1), free(y3);
-    }
+}
+END_TEST
+
+START_TEST(qmatmul_kernel_edges) {
+  static const int64_t dims[][3] = {{1, 1, 1}, {1, 5, 17}, {4, 3, 16}, {5, 8, 49}, {9, 33, 50}, {2, 131, 7}};
+  for (size_t sc = 0; sc < 3; sc++)
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+      for (int fill = 0; fill < 3; fill++)
+        run_matmul(dims[d][0], dims[d][1], dims[d][2], fill, fill == 1 ? 255 : (int32_t)(d * 40), kernel_schedules[sc]);
 }
 END_TEST
 
 int main(void) {
   Suite *s = suite_create("qlinear");
   TCase *tc = tcase_create("qlinear");
-  tcase_set_timeout(tc, 120);
+  tcase_set_timeout(tc, 600);
   tcase_add_test(tc, requant_matches_real_product);
   tcase_add_test(tc, activation_and_weight_params);
   tcase_add_test(tc, qconv_shapes_and_saturation);
   tcase_add_test(tc, qmatmul_shapes_and_saturation);
+  tcase_add_test(tc, qconv_kernel_edges);
+  tcase_add_test(tc, qconv_kernel_saturation);
+  tcase_add_test(tc, qmatmul_kernel_edges);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -42,7 +42,7 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
  * sized to the registers, and LLVM's unrolling of it makes the register
  * allocator spill accumulators.  The schedule's `unroll` is applied by
  * the generator itself. */
-static void keep_loop(cg_state *s, LLVMBasicBlockRef latch) {
+void cg_keep_loop(cg_state *s, LLVMBasicBlockRef latch) {
   LLVMValueRef term = LLVMGetBasicBlockTerminator(latch);
   if (!term) return;
   LLVMMetadataRef no_unroll_s = LLVMMDStringInContext2(s->c, "llvm.loop.unroll.disable", 24);
@@ -243,7 +243,7 @@ static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr,
   }
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(s->b);
   cg_end(s, &kl);
-  keep_loop(s, latch);
+  cg_keep_loop(s, latch);
 
   cg_loop fin = cg_if(s, e->last);
   for (int i = 0; i < mr; i++)

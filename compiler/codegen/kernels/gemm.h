@@ -112,6 +112,10 @@ void cg_schedule_for(cg_state *s, int32_t n, const cg_gemm_shape *shape, cg_sche
  * input 2 (bias_per_row and bias_bstr are the caller's), residual input 3,
  * the `activation` attribute with its parameters. */
 kiln_status cg_fused_epilogue(cg_state *s, int32_t n, cg_gemm *g);
+/* Marks the loop whose latch block is `latch` as not to be unrolled or
+ * vectorized by LLVM (a micro-kernel's k loop, already sized to the
+ * registers). */
+void cg_keep_loop(cg_state *s, LLVMBasicBlockRef latch);
 /* True when op can be applied to vectors in an epilogue. */
 bool cg_epilogue_supports(ir_op op);
 /* Applies act to a vector or scalar value v of f32 (epilogue.c). */

@@ -1,0 +1,567 @@
+/*
+ * gemm_int8.c — the packed int8 GEMM generator (see gemm_int8.h):
+ *
+ *   for each parallel item (batch b, row block of mc, column group):
+ *     for each column block [n0, n1) of the group (nc columns):
+ *       [QConv: gather the block's u8 columns into panels [nr][k/4][nr][4]]
+ *       for each panel of nr columns:
+ *         for each row tile of mr rows:
+ *           acc[mr][nr / lanes] = 0 (int32)
+ *           for g < ceil(K / 4):
+ *             v[j]   = 4*lanes bytes of V panel at (g, j*lanes)
+ *             s[i]   = the 32-bit word S(row + i, 4g .. 4g + 3), broadcast
+ *             acc[i][j] = dot4(acc[i][j], u8 operand, s8 operand)
+ *           y = clamp(zy + rshift_round((acc + bias') * mult, shift)) -> u8, stored
+ *
+ * dot4 adds, per int32 lane, the four products of unsigned by signed
+ * bytes.  With AVX-512 VNNI it is vpdpbusd (exact: its products and sums
+ * are formed in 32 bits, no 16-bit intermediate saturates).  Elsewhere it
+ * is written in plain LLVM vector IR (widen to i32, multiply, add the four
+ * lanes of each group), which every backend lowers exactly — NEON,
+ * RISC-V V or scalar code; AVX2 machines without VNNI take that path too
+ * rather than vpmaddubsw, whose 16-bit pair sums saturate for 8-bit
+ * weights.
+ *
+ * K is not blocked: the int32 sums are exact whatever the order, and a
+ * whole-K tile keeps the requantization in the same registers as the
+ * sums.  Rows past M and k past K are zero in the packed weights; columns
+ * past N are computed from whatever the block holds there and never
+ * stored.
+ */
+#include "kernels/gemm_int8.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/gemm.h"
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+/* True if the comma-separated LLVM feature string enables `f` ("avx512vnni"). */
+static bool has_feature(const char *features, const char *f) {
+  size_t n = strlen(f);
+  for (const char *p = features; p && *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n + 1 && p[0] == '+' && !strncmp(p + 1, f, n)) return true;
+    p = e ? e + 1 : NULL;
+  }
+  return false;
+}
+
+static bool target_vnni512(const cg_target *t) {
+  return t->vector_bits >= 512 && has_feature(t->features, "avx512vnni") &&
+         has_feature(t->features, "avx512bw");
+}
+
+void cg_qgemm_schedule(cg_state *s, int32_t n, int64_t rows, int64_t cols, int64_t K,
+                       int64_t batch, cg_schedule *out) {
+  cg_schedule sc = {.unroll = 1, .par = CG_PAR_MN};
+  bool vnni = target_vnni512(s->target);
+  sc.lanes = vnni ? 16 : s->target->vector_bits >= 128 ? s->target->vector_bits / 32 : 4;
+  /* VNNI: 8 x 3 accumulators + 3 loads + a broadcast fill 28 of the 32
+   * zmm registers.  The generic dot product needs temporaries for the
+   * widened bytes, so a smaller block. */
+  sc.mr = vnni ? 8 : 4;
+  sc.nr = (vnni ? 3 : 2) * sc.lanes;
+  if (cols <= sc.lanes) sc.nr = sc.lanes;
+  int64_t K4 = ceil_div(K, 4);
+  sc.kc = K4 * 4;
+  /* columns: a few blocks per thread, each block's packed bytes in L2 */
+  sc.nc = round_up(ceil_div(cols, 8), sc.nr);
+  int64_t cap = (256 * 1024) / (K4 * 4) / sc.nr * sc.nr;
+  if (cap < sc.nr) cap = sc.nr;
+  if (sc.nc > cap) sc.nc = cap;
+  int64_t items = batch * ceil_div(cols, sc.nc);
+  sc.mc = round_up(rows, sc.mr);
+  if (items < 4 && rows >= 2 * sc.mr) {
+    int64_t mb = ceil_div(4, items);
+    if (mb > rows / sc.mr) mb = rows / sc.mr;
+    sc.mc = round_up(ceil_div(rows, mb), sc.mr);
+  }
+  const char *text = ir_attr_string_or(s->g, n, "schedule", NULL);
+  if (text) {
+    cg_schedule t = sc;
+    /* any lane count the registers hold: only 16 takes VNNI, the others
+     * the generic dot product (so tests reach it on any host) */
+    int maxl = s->target->vector_bits > 128 ? s->target->vector_bits / 32 : 4;
+    if (cg_schedule_parse(text, &t) && (t.lanes == 4 || t.lanes == 8 || t.lanes == 16) && t.lanes <= maxl &&
+        t.mr >= 1 && t.mr <= 16 &&
+        t.nr >= t.lanes && t.nr % t.lanes == 0 && t.nr / t.lanes <= 4 && t.mc >= t.mr &&
+        t.mc % t.mr == 0 && t.nc >= t.nr && t.nc % t.nr == 0)
+      sc = t, sc.kc = K4 * 4;
+  }
+  *out = sc;
+}
+
+/* ---- the emitter ------------------------------------------------------------------ */
+typedef struct qemit {
+  cg_state *s;
+  const cg_schedule *sc;
+  bool vnni, conv;           /* conv: S = weights (s8), V = image (u8); else the reverse */
+  int lanes;
+  int64_t K4;
+  LLVMTypeRef vi32, vb;      /* <lanes x i32>, <4*lanes x i8> */
+  LLVMValueRef S, V;         /* byte bases */
+  LLVMValueRef out;          /* u8 output base */
+  LLVMValueRef bias, mult, shift; /* i32 tables (bias' includes -z * column sums) */
+  bool per_row;              /* tables indexed by row (conv) or column (matmul) */
+  int32_t zy, lo, hi;
+  int64_t ldc;
+} qemit;
+
+/* acc + per-lane sum of 4 (u8 u) * (s8 w) products. */
+static LLVMValueRef dot4(qemit *e, LLVMValueRef acc, LLVMValueRef u, LLVMValueRef w) {
+  cg_state *s = e->s;
+  if (e->vnni) {
+    LLVMValueRef fn = LLVMGetNamedFunction(s->m, "llvm.x86.avx512.vpdpbusd.512");
+    LLVMTypeRef params[3] = {e->vi32, e->vi32, e->vi32};
+    LLVMTypeRef ft = LLVMFunctionType(e->vi32, params, 3, 0);
+    if (!fn) fn = LLVMAddFunction(s->m, "llvm.x86.avx512.vpdpbusd.512", ft);
+    LLVMValueRef args[3] = {acc, u, w};
+    return LLVMBuildCall2(s->b, ft, fn, args, 3, "");
+  }
+  int L = e->lanes;
+  LLVMTypeRef wide = LLVMVectorType(s->t_i32, (unsigned)(4 * L));
+  LLVMValueRef uu = LLVMBuildZExt(s->b, LLVMBuildBitCast(s->b, u, e->vb, ""), wide, "");
+  LLVMValueRef ww = LLVMBuildSExt(s->b, LLVMBuildBitCast(s->b, w, e->vb, ""), wide, "");
+  LLVMValueRef p = LLVMBuildMul(s->b, uu, ww, "");
+  LLVMValueRef mask[64];
+  for (int t = 0; t < 4; t++) {
+    for (int l = 0; l < L; l++) mask[l] = cg_i32(s, 4 * l + t);
+    LLVMValueRef part = LLVMBuildShuffleVector(s->b, p, LLVMGetPoison(wide), LLVMConstVector(mask, (unsigned)L), "");
+    acc = LLVMBuildAdd(s->b, acc, part, "");
+  }
+  return acc;
+}
+
+static LLVMValueRef load_vec(cg_state *s, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef byte_off,
+                             unsigned align) {
+  LLVMValueRef v = LLVMBuildLoad2(s->b, t, cg_gep(s, IR_U8, base, byte_off), "");
+  LLVMSetAlignment(v, align);
+  return v;
+}
+
+/* Requantizes one accumulator vector for rows `row` / columns `col` and
+ * stores its `valid` lanes at out[off ..]. */
+static void epilogue(qemit *e, LLVMValueRef acc, LLVMValueRef row, LLVMValueRef col, LLVMValueRef off,
+                     int valid) {
+  cg_state *s = e->s;
+  unsigned L = (unsigned)e->lanes;
+  LLVMTypeRef v64 = LLVMVectorType(s->t_i64, L);
+  LLVMValueRef b, mu, sh;
+  if (e->per_row) {
+    b = cg_splat(s, cg_load(s, IR_I32, e->bias, row), L);
+    mu = cg_splat(s, LLVMBuildSExt(s->b, cg_load(s, IR_I32, e->mult, row), s->t_i64, ""), L);
+    sh = cg_splat(s, LLVMBuildSExt(s->b, cg_load(s, IR_I32, e->shift, row), s->t_i64, ""), L);
+  } else { /* the tables are padded to whole panels */
+    b = load_vec(s, e->vi32, e->bias, cg_mulc(s, col, 4), 4);
+    mu = LLVMBuildSExt(s->b, load_vec(s, e->vi32, e->mult, cg_mulc(s, col, 4), 4), v64, "");
+    sh = LLVMBuildSExt(s->b, load_vec(s, e->vi32, e->shift, cg_mulc(s, col, 4), 4), v64, "");
+  }
+  LLVMValueRef one = cg_splat(s, cg_i64(s, 1), L);
+  LLVMValueRef v = LLVMBuildSExt(s->b, LLVMBuildAdd(s->b, acc, b, ""), v64, "");
+  LLVMValueRef half = LLVMBuildShl(s->b, one, LLVMBuildSub(s->b, sh, one, ""), "");
+  v = LLVMBuildAShr(s->b, LLVMBuildAdd(s->b, LLVMBuildMul(s->b, v, mu, ""), half, ""), sh, "");
+  v = LLVMBuildAdd(s->b, v, cg_splat(s, cg_i64(s, e->zy), L), "");
+  LLVMValueRef lo = cg_splat(s, cg_i64(s, e->lo), L), hi = cg_splat(s, cg_i64(s, e->hi), L);
+  v = LLVMBuildSelect(s->b, LLVMBuildICmp(s->b, LLVMIntSLT, v, lo, ""), lo, v, "");
+  v = LLVMBuildSelect(s->b, LLVMBuildICmp(s->b, LLVMIntSGT, v, hi, ""), hi, v, "");
+  LLVMValueRef q = LLVMBuildTrunc(s->b, v, LLVMVectorType(s->t_i8, L), "");
+  if (valid >= e->lanes) {
+    LLVMValueRef st = LLVMBuildStore(s->b, q, cg_gep(s, IR_U8, e->out, off));
+    LLVMSetAlignment(st, 1);
+    return;
+  }
+  for (int l = 0; l < valid; l++)
+    cg_store(s, IR_U8, e->out, cg_addc(s, off, l), LLVMBuildExtractElement(s->b, q, cg_i32(s, l), ""));
+}
+
+/* One tile: rows [row, row + mr_t) x nv vectors of columns from `col`;
+ * srow[i] is the byte offset of S(row + i, 0) and sstep the bytes from
+ * one group of 4 k to the next; vpanel the byte offset of the V panel;
+ * `valid` lanes of the last vector are stored. */
+static void micro_tile(qemit *e, LLVMValueRef row, LLVMValueRef *srow, int64_t sstep, LLVMValueRef vpanel,
+                       LLVMValueRef col, LLVMValueRef out_off, int mr_t, int nv, int valid) {
+  cg_state *s = e->s;
+  int L = e->lanes, nr = e->sc->nr;
+  LLVMValueRef acc[64];
+  for (int i = 0; i < mr_t * nv; i++) acc[i] = cg_var(s, e->vi32, LLVMConstNull(e->vi32));
+  cg_loop gl = cg_for_n(s, e->K4);
+  LLVMValueRef vv[4];
+  LLVMValueRef voff = cg_add(s, vpanel, cg_mulc(s, gl.i, (int64_t)nr * 4));
+  for (int v = 0; v < nv; v++) vv[v] = load_vec(s, e->vi32, e->V, cg_addc(s, voff, v * L * 4), 4);
+  LLVMValueRef gs = cg_mulc(s, gl.i, sstep);
+  for (int i = 0; i < mr_t; i++) {
+    LLVMValueRef word = LLVMBuildLoad2(s->b, s->t_i32, cg_gep(s, IR_U8, e->S, cg_add(s, srow[i], gs)), "");
+    LLVMSetAlignment(word, 1);
+    LLVMValueRef sb = cg_splat(s, word, (unsigned)L);
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef a = cg_get(s, e->vi32, acc[i * nv + v]);
+      cg_set(s, acc[i * nv + v], e->conv ? dot4(e, a, vv[v], sb) : dot4(e, a, sb, vv[v]));
+    }
+  }
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(s->b);
+  cg_end(s, &gl);
+  cg_keep_loop(s, latch);
+  for (int i = 0; i < mr_t; i++)
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef r = cg_addc(s, row, i), c = cg_addc(s, col, v * L);
+      LLVMValueRef o = cg_add(s, out_off, cg_add(s, cg_mulc(s, r, e->ldc), c));
+      epilogue(e, cg_get(s, e->vi32, acc[i * nv + v]), r, c, o, v == nv - 1 ? valid : L);
+    }
+}
+
+/* Byte offsets of S(row + i, 0): panels for QConv's weights, rows of the
+ * item's packed A for QMatMul. */
+typedef struct srows {
+  LLVMValueRef base;         /* conv: the group's first panel; matmul: the item's rows */
+  LLVMValueRef m0;           /* matmul: first row of the item */
+} srows;
+
+static int64_t s_step(qemit *e) { return e->conv ? (int64_t)e->sc->mr * 4 : 4; }
+
+static void s_offsets(qemit *e, const srows *sr, LLVMValueRef row, int mr_t, LLVMValueRef *out) {
+  cg_state *s = e->s;
+  int mr = e->sc->mr;
+  for (int i = 0; i < mr_t; i++) {
+    if (e->conv) /* row is a multiple of mr */
+      out[i] = cg_add(s, sr->base, cg_addc(s, cg_mulc(s, cg_divc(s, row, mr), e->K4 * mr * 4), i * 4));
+    else
+      out[i] = cg_add(s, sr->base, cg_mulc(s, cg_addc(s, cg_sub(s, row, sr->m0), i), e->K4 * 4));
+  }
+}
+
+/* All row tiles of [m0, m1) against one V panel holding columns from col
+ * (nv vectors, `valid` lanes in the last).  `row_tab` offsets the rows
+ * into the per-row tables (the group's first channel). */
+static void row_tiles(qemit *e, const srows *sr, int64_t R, LLVMValueRef m0, LLVMValueRef m1,
+                      LLVMValueRef vpanel, LLVMValueRef col, LLVMValueRef out_off, int nv, int valid) {
+  cg_state *s = e->s;
+  int mr = e->sc->mr;
+  int64_t mfull = R / mr * mr;
+  LLVMValueRef srow[16];
+  LLVMValueRef fend = cg_min(s, m1, cg_i64(s, mfull));
+  LLVMValueRef nt = cg_divc(s, cg_max(s, cg_sub(s, fend, m0), cg_i64(s, 0)), mr);
+  cg_loop t = cg_for(s, cg_i64(s, 0), nt);
+  LLVMValueRef row = cg_add(s, m0, cg_mulc(s, t.i, mr));
+  s_offsets(e, sr, row, mr, srow);
+  micro_tile(e, row, srow, s_step(e), vpanel, col, out_off, mr, nv, valid);
+  cg_end(s, &t);
+  if (R % mr) {
+    cg_loop tail = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSGT, m1, cg_i64(s, mfull), ""));
+    s_offsets(e, sr, cg_i64(s, mfull), (int)(R % mr), srow);
+    micro_tile(e, cg_i64(s, mfull), srow, s_step(e), vpanel, col, out_off, (int)(R % mr), nv,
+               valid);
+    cg_end_if(s, &tail);
+  }
+}
+
+/* The column panels of block [n0, n1) of `cols` columns: vpanel(p) is
+ * vbase + p * K4 * nr * 4. */
+static void col_panels(qemit *e, const srows *sr, int64_t R, int64_t cols, LLVMValueRef m0,
+                       LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1, LLVMValueRef vbase,
+                       LLVMValueRef out_off) {
+  cg_state *s = e->s;
+  int nr = e->sc->nr, L = e->lanes;
+  int64_t pbytes = e->K4 * nr * 4, nfull = cols / nr * nr;
+  LLVMValueRef fend = cg_min(s, n1, cg_i64(s, nfull));
+  LLVMValueRef np = cg_divc(s, cg_max(s, cg_sub(s, fend, n0), cg_i64(s, 0)), nr);
+  cg_loop p = cg_for(s, cg_i64(s, 0), np);
+  row_tiles(e, sr, R, m0, m1, cg_add(s, vbase, cg_mulc(s, p.i, pbytes)), cg_add(s, n0, cg_mulc(s, p.i, nr)),
+            out_off, nr / L, L);
+  cg_end(s, &p);
+  if (cols % nr) {
+    int rem = (int)(cols % nr), nv = (rem + L - 1) / L, valid = rem - (nv - 1) * L;
+    cg_loop tail = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSGT, n1, cg_i64(s, nfull), ""));
+    row_tiles(e, sr, R, m0, m1, cg_add(s, vbase, cg_mulc(s, cg_divc(s, cg_sub(s, cg_i64(s, nfull), n0), nr), pbytes)),
+              cg_i64(s, nfull), out_off, nv, valid);
+    cg_end_if(s, &tail);
+  }
+}
+
+/* ---- QConv: the image's columns, gathered and grouped by 4 ------------------------- */
+typedef struct qconv_geo {
+  int64_t C, H, W, OH, OW, KH, KW, sh, sw, dh, dw, ph, pw;
+  bool pointwise;            /* 1x1, unit stride, no padding: rows are the image's planes */
+} qconv_geo;
+
+/* dst[0 .. n1 - n0) = row k of the im2col matrix over columns [n0, n1),
+ * the input zero point where the window leaves the image. */
+static void im2col_row(qemit *e, const qconv_geo *q, LLVMValueRef x, LLVMValueRef xoff, LLVMValueRef k,
+                       LLVMValueRef dst, LLVMValueRef n0, LLVMValueRef n1, int32_t zx) {
+  cg_state *s = e->s;
+  int64_t ksz = q->KH * q->KW;
+  LLVMValueRef ci = cg_divc(s, k, ksz), kr = cg_remc(s, k, ksz);
+  LLVMValueRef xc = cg_add(s, xoff, cg_mulc(s, ci, q->H * q->W));
+  if (q->pointwise) {
+    cg_memcpy(s, dst, cg_gep(s, IR_U8, x, cg_add(s, xc, n0)), cg_sub(s, n1, n0));
+    return;
+  }
+  LLVMValueRef kh = cg_divc(s, kr, q->KW), kw = cg_remc(s, kr, q->KW);
+  LLVMValueRef ihb = cg_addc(s, cg_mulc(s, kh, q->dh), -q->ph);
+  LLVMValueRef iwb = cg_addc(s, cg_mulc(s, kw, q->dw), -q->pw);
+  LLVMValueRef z = LLVMConstInt(s->t_i8, (unsigned long long)(zx & 255), 0);
+  LLVMValueRef oh0 = cg_divc(s, n0, q->OW), oh1 = cg_divc(s, cg_addc(s, n1, q->OW - 1), q->OW);
+  cg_loop oh = cg_for(s, oh0, oh1);
+  LLVMValueRef rowbase = cg_mulc(s, oh.i, q->OW);
+  LLVMValueRef ow0 = cg_max(s, cg_i64(s, 0), cg_sub(s, n0, rowbase));
+  LLVMValueRef ow1 = cg_min(s, cg_i64(s, q->OW), cg_sub(s, n1, rowbase));
+  LLVMValueRef dbase = cg_sub(s, rowbase, n0);
+  LLVMValueRef ih = cg_add(s, cg_mulc(s, oh.i, q->sh), ihb);
+  LLVMValueRef inside = LLVMBuildAnd(s->b, LLVMBuildICmp(s->b, LLVMIntSGE, ih, cg_i64(s, 0), ""),
+                                     LLVMBuildICmp(s->b, LLVMIntSLT, ih, cg_i64(s, q->H), ""), "");
+  LLVMValueRef va, vb;
+  cg_valid_range(s, iwb, q->sw, q->OW, 0, q->W, &va, &vb);
+  va = cg_min(s, cg_max(s, va, ow0), ow1);
+  vb = cg_max(s, cg_min(s, vb, ow1), va);
+  vb = LLVMBuildSelect(s->b, inside, vb, va, "");
+  cg_loop z1 = cg_for(s, ow0, va);
+  LLVMBuildStore(s->b, z, cg_gep(s, IR_U8, dst, cg_add(s, dbase, z1.i)));
+  cg_end(s, &z1);
+  LLVMValueRef xrow = cg_add(s, xc, cg_add(s, cg_mulc(s, ih, q->W), iwb));
+  if (q->sw == 1) {
+    cg_memcpy(s, cg_gep(s, IR_U8, dst, cg_add(s, dbase, va)), cg_gep(s, IR_U8, x, cg_add(s, xrow, va)),
+              cg_sub(s, vb, va));
+  } else {
+    cg_loop cp = cg_for(s, va, vb);
+    LLVMValueRef b = LLVMBuildLoad2(s->b, s->t_i8, cg_gep(s, IR_U8, x, cg_add(s, xrow, cg_mulc(s, cp.i, q->sw))), "");
+    LLVMBuildStore(s->b, b, cg_gep(s, IR_U8, dst, cg_add(s, dbase, cp.i)));
+    cg_end(s, &cp);
+  }
+  cg_loop z2 = cg_for(s, vb, ow1);
+  LLVMBuildStore(s->b, z, cg_gep(s, IR_U8, dst, cg_add(s, dbase, z2.i)));
+  cg_end(s, &z2);
+  cg_end(s, &oh);
+}
+
+/* Packs columns [n0, n1) of the image into the block's panels
+ * ([nc / nr][K4][nr][4] bytes): for each group of 4 k, the 4 im2col rows
+ * go to `tmp` (4 rows of nc bytes), then are interleaved lanes at a time
+ * with one shuffle. */
+static void pack_columns(qemit *e, const qconv_geo *q, int64_t K, LLVMValueRef x, LLVMValueRef xoff,
+                         LLVMValueRef block, LLVMValueRef tmp, LLVMValueRef n0, LLVMValueRef n1, int32_t zx) {
+  cg_state *s = e->s;
+  int L = e->lanes, nr = e->sc->nr;
+  int64_t nc = e->sc->nc;
+  cg_loop g = cg_for_n(s, e->K4);
+  for (int t = 0; t < 4; t++) {
+    LLVMValueRef k = cg_addc(s, cg_mulc(s, g.i, 4), t);
+    LLVMValueRef dst = cg_gep(s, IR_U8, tmp, cg_i64(s, t * nc));
+    if (K % 4 && t >= K % 4) {
+      cg_loop in = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSLT, k, cg_i64(s, K), ""));
+      im2col_row(e, q, x, xoff, k, dst, n0, n1, zx);
+      cg_end_if(s, &in);
+      cg_loop out = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSGE, k, cg_i64(s, K), ""));
+      cg_loop zl = cg_for_n(s, nc);
+      LLVMBuildStore(s->b, LLVMConstInt(s->t_i8, 0, 0), cg_gep(s, IR_U8, dst, zl.i));
+      cg_end(s, &zl);
+      cg_end_if(s, &out);
+    } else {
+      im2col_row(e, q, x, xoff, k, dst, n0, n1, zx);
+    }
+  }
+  /* interleave: out[4c + t] = row t, column c */
+  LLVMTypeRef rv = LLVMVectorType(s->t_i8, (unsigned)L), r2 = LLVMVectorType(s->t_i8, (unsigned)(2 * L));
+  LLVMValueRef cat[128], mix[256];
+  for (int i = 0; i < 2 * L; i++) cat[i] = cg_i32(s, i);
+  for (int c = 0; c < L; c++)
+    for (int t = 0; t < 4; t++) mix[4 * c + t] = cg_i32(s, t * L + c);
+  (void)r2;
+  LLVMValueRef chunks = cg_divc(s, cg_addc(s, cg_sub(s, n1, n0), L - 1), L);
+  cg_loop ch = cg_for(s, cg_i64(s, 0), chunks);
+  LLVMValueRef c0 = cg_mulc(s, ch.i, L);
+  LLVMValueRef r[4];
+  for (int t = 0; t < 4; t++) r[t] = load_vec(s, rv, tmp, cg_addc(s, c0, t * nc), 1);
+  LLVMValueRef ab = LLVMBuildShuffleVector(s->b, r[0], r[1], LLVMConstVector(cat, (unsigned)(2 * L)), "");
+  LLVMValueRef cd = LLVMBuildShuffleVector(s->b, r[2], r[3], LLVMConstVector(cat, (unsigned)(2 * L)), "");
+  LLVMValueRef all = LLVMBuildShuffleVector(s->b, ab, cd, LLVMConstVector(mix, (unsigned)(4 * L)), "");
+  LLVMValueRef panel = cg_divc(s, c0, nr), within = cg_remc(s, c0, nr);
+  LLVMValueRef off = cg_add(s, cg_mulc(s, cg_add(s, cg_mulc(s, panel, e->K4), g.i), (int64_t)nr * 4),
+                            cg_mulc(s, within, 4));
+  LLVMValueRef st = LLVMBuildStore(s->b, all, cg_gep(s, IR_U8, block, off));
+  LLVMSetAlignment(st, 4);
+  cg_end(s, &ch);
+  cg_end(s, &g);
+}
+
+/* Compile-time tables: bias'[c] = bias[c] - z * wsum[c] (int32 wrap-around),
+ * mult, shift, padded to `padded` entries. */
+static void tables(qemit *e, int32_t n, const int32_t *bias, const int8_t *w, int64_t count, int64_t K,
+                   int64_t w_cs, int64_t w_ks, const int32_t *mult, const int32_t *shift, int32_t z,
+                   int64_t padded) {
+  cg_state *s = e->s;
+  int32_t *b = ir_arena_alloc(&s->arena, (size_t)padded * 4 * 3);
+  memset(b, 0, (size_t)padded * 4 * 3);
+  int32_t *m = b + padded, *sh = m + padded;
+  for (int64_t c = 0; c < count; c++) {
+    int64_t sum = 0;
+    for (int64_t k = 0; k < K; k++) sum += w[c * w_cs + k * w_ks];
+    uint32_t v = (uint32_t)(bias ? bias[c] : 0) - (uint32_t)((int64_t)z * sum);
+    b[c] = (int32_t)v;
+    m[c] = mult[c];
+    sh[c] = shift[c];
+  }
+  for (int64_t c = count; c < padded; c++) sh[c] = 1;
+  char name[64];
+  snprintf(name, sizeof name, "qbias_%d", n);
+  e->bias = cg_const_global(s, name, b, padded * 4);
+  snprintf(name, sizeof name, "qmult_%d", n);
+  e->mult = cg_const_global(s, name, m, padded * 4);
+  snprintf(name, sizeof name, "qshift_%d", n);
+  e->shift = cg_const_global(s, name, sh, padded * 4);
+}
+
+static void emit_init(qemit *e, cg_state *s, const cg_schedule *sc, int64_t K) {
+  e->s = s;
+  e->sc = sc;
+  e->vnni = target_vnni512(s->target) && sc->lanes == 16;
+  e->lanes = sc->lanes;
+  e->K4 = ceil_div(K, 4);
+  e->vi32 = LLVMVectorType(s->t_i32, (unsigned)sc->lanes);
+  e->vb = LLVMVectorType(s->t_i8, (unsigned)(4 * sc->lanes));
+}
+
+static kiln_status emit_qconv(cg_state *s, int32_t n, const int32_t *mult, const int32_t *shift, int32_t zx,
+                              int32_t zy, int32_t lo, int32_t hi, bool *done) {
+  ir_value_id x = cg_in(s, n, 0), w = cg_in(s, n, 1), bias = cg_in(s, n, 2);
+  const ir_shape *xs = cg_shape(s, x), *ws = cg_shape(s, w), *ys = cg_shape(s, cg_out(s, n, 0));
+  int64_t group = ir_attr_int_or(s->g, n, "group", 1);
+  int64_t Nimg = xs->dims[0], C = xs->dims[1], M = ws->dims[0], Cg = C / group, Mg = M / group;
+  if (xs->rank < 3 || xs->rank > 4 || !ir_const_data(s->g, w) ||
+      (bias >= 0 && !ir_const_data(s->g, bias)) || s->g->values[w].layout.kind != IR_LAYOUT_PLAIN ||
+      Mg < 4)
+    return KILN_OK; /* depthwise, non-constant or 3-d: the reference loops */
+  cg_window win;
+  kiln_status st = cg_window_init(s, n, xs, ys, ws->dims + 2, &win);
+  if (st) return st;
+  bool two = win.nsp == 2;
+  int hi_ = two ? 0 : -1, wi = two ? 1 : 0;
+  qconv_geo q = {.C = C, .H = hi_ >= 0 ? win.in[hi_] : 1, .W = win.in[wi],
+                 .OH = hi_ >= 0 ? win.out[hi_] : 1, .OW = win.out[wi],
+                 .KH = hi_ >= 0 ? win.kernel[hi_] : 1, .KW = win.kernel[wi],
+                 .sh = hi_ >= 0 ? win.stride[hi_] : 1, .sw = win.stride[wi],
+                 .dh = hi_ >= 0 ? win.dilation[hi_] : 1, .dw = win.dilation[wi],
+                 .ph = hi_ >= 0 ? win.pad_begin[hi_] : 0, .pw = win.pad_begin[wi]};
+  q.pointwise = q.KH == 1 && q.KW == 1 && q.sh == 1 && q.sw == 1 && q.ph == 0 && q.pw == 0 &&
+                win.pad_end[0] == 0 && (!two || win.pad_end[1] == 0);
+  int64_t K = Cg * q.KH * q.KW, cols = q.OH * q.OW, batch = Nimg * group;
+  cg_schedule sc;
+  cg_qgemm_schedule(s, n, Mg, cols, K, batch, &sc);
+  qemit e = {.conv = true, .per_row = true, .zy = zy, .lo = lo, .hi = hi, .ldc = cols};
+  emit_init(&e, s, &sc, K);
+  int mr = sc.mr, nr = sc.nr;
+  int64_t K4 = e.K4, mpan = ceil_div(Mg, mr);
+  /* weights: [group][Mg / mr][K4][mr][4], zero past Mg and K */
+  const int8_t *wd = ir_const_data(s->g, w);
+  int64_t wbytes = group * mpan * K4 * mr * 4;
+  int8_t *wp = ir_arena_alloc(&s->arena, (size_t)wbytes);
+  memset(wp, 0, (size_t)wbytes);
+  for (int64_t gi = 0; gi < group; gi++)
+    for (int64_t m = 0; m < Mg; m++)
+      for (int64_t k = 0; k < K; k++)
+        wp[(((gi * mpan + m / mr) * K4 + k / 4) * mr + m % mr) * 4 + k % 4] = wd[(gi * Mg + m) * K + k];
+  char name[160];
+  snprintf(name, sizeof name, "const.%s.q%dx%lld", s->g->values[w].name, mr, (long long)K4);
+  e.S = cg_const_global(s, name, wp, wbytes);
+  tables(&e, n, bias >= 0 ? ir_const_data(s->g, bias) : NULL, wd, M, K, K, 1, mult, shift, zx, M);
+
+  int64_t nc = sc.nc, mc = sc.mc;
+  int64_t nb = ceil_div(cols, nc), mb = ceil_div(Mg, mc);
+  enum { QGEMM_MAX_SLOTS = 16 };
+  int64_t slots = nb > QGEMM_MAX_SLOTS ? QGEMM_MAX_SLOTS : nb;
+  int64_t items = batch * mb * slots;
+  int64_t block = K4 * nr * 4 * (nc / nr), per_item = block + 4 * nc + 64;
+  cg_kernel_scratch(s, items * per_item);
+  cg_kernel *k = cg_kernel_begin(s, n, items, 2 * K * Mg * cols / (mb * slots) + 1);
+  e.V = k->scratch;
+  e.out = k->out[0];
+  LLVMValueRef xin = k->in[0];
+  cg_loop item = cg_for(s, k->begin, k->end);
+  LLVMValueRef b = cg_divc(s, item.i, mb * slots), r = cg_remc(s, item.i, mb * slots);
+  LLVMValueRef ib = cg_divc(s, r, slots), grp = cg_remc(s, r, slots);
+  LLVMValueRef img = cg_divc(s, b, group), gi = cg_remc(s, b, group);
+  LLVMValueRef vbase = cg_mulc(s, item.i, per_item);
+  LLVMValueRef tmp = cg_gep(s, IR_U8, k->scratch, cg_addc(s, vbase, block));
+  LLVMValueRef xoff = cg_mulc(s, cg_add(s, cg_mulc(s, img, C), cg_mulc(s, gi, Cg)), q.H * q.W);
+  LLVMValueRef out_off = cg_mulc(s, cg_add(s, cg_mulc(s, img, M), cg_mulc(s, gi, Mg)), cols);
+  srows sr = {.base = cg_mulc(s, gi, mpan * K4 * mr * 4)};
+  /* rows index the tables through the group's first channel: offset the
+   * table bases rather than every row */
+  LLVMValueRef row0 = cg_mulc(s, gi, Mg);
+  e.bias = cg_gep(s, IR_I32, e.bias, row0);
+  e.mult = cg_gep(s, IR_I32, e.mult, row0);
+  e.shift = cg_gep(s, IR_I32, e.shift, row0);
+  LLVMValueRef m0 = cg_mulc(s, ib, mc), m1 = cg_min(s, cg_addc(s, m0, mc), cg_i64(s, Mg));
+  cg_loop jbl = cg_for(s, cg_i64(s, 0), cg_divc(s, cg_sub(s, cg_i64(s, nb + slots - 1), grp), slots));
+  LLVMValueRef jb = cg_add(s, grp, cg_mulc(s, jbl.i, slots));
+  LLVMValueRef n0 = cg_mulc(s, jb, nc), n1 = cg_min(s, cg_addc(s, n0, nc), cg_i64(s, cols));
+  pack_columns(&e, &q, K, xin, xoff, cg_gep(s, IR_U8, k->scratch, vbase), tmp, n0, n1, zx);
+  /* the block's panels hold columns from n0 */
+  col_panels(&e, &sr, Mg, cols, m0, m1, n0, n1, vbase, out_off);
+  cg_end(s, &jbl);
+  cg_end(s, &item);
+  cg_kernel_end(s, k);
+  *done = true;
+  return KILN_OK;
+}
+
+static kiln_status emit_qmatmul(cg_state *s, int32_t n, const int32_t *mult, const int32_t *shift, int32_t za,
+                                int32_t zy, int32_t lo, int32_t hi, bool *done) {
+  ir_value_id a = cg_in(s, n, 0), w = cg_in(s, n, 1), bias = cg_in(s, n, 2);
+  const ir_shape *bs = cg_shape(s, w);
+  if (!ir_const_data(s->g, w) || (bias >= 0 && !ir_const_data(s->g, bias)) ||
+      s->g->values[w].layout.kind != IR_LAYOUT_PLAIN)
+    return KILN_OK;
+  int64_t K = bs->dims[0], N = bs->dims[1], R = K ? cg_numel(s, a) / K : 0;
+  if (K < 1 || N < 1 || R < 1) return KILN_OK;
+  cg_schedule sc;
+  cg_qgemm_schedule(s, n, R, N, K, 1, &sc);
+  qemit e = {.conv = false, .per_row = false, .zy = zy, .lo = lo, .hi = hi, .ldc = N};
+  emit_init(&e, s, &sc, K);
+  int nr = sc.nr;
+  int64_t K4 = e.K4, npan = ceil_div(N, nr);
+  const int8_t *wd = ir_const_data(s->g, w);
+  int64_t wbytes = npan * K4 * nr * 4;
+  int8_t *wp = ir_arena_alloc(&s->arena, (size_t)wbytes);
+  memset(wp, 0, (size_t)wbytes);
+  for (int64_t k = 0; k < K; k++)
+    for (int64_t j = 0; j < N; j++) wp[((j / nr * K4 + k / 4) * nr + j % nr) * 4 + k % 4] = wd[k * N + j];
+  char name[160];
+  snprintf(name, sizeof name, "const.%s.q%lldx%d", s->g->values[w].name, (long long)K4, nr);
+  e.V = cg_const_global(s, name, wp, wbytes);
+  tables(&e, n, bias >= 0 ? ir_const_data(s->g, bias) : NULL, wd, N, K, 1, N, mult, shift, za, npan * nr);
+
+  int64_t nc = sc.nc, mc = sc.mc, nb = ceil_div(N, nc), mb = ceil_div(R, mc);
+  int64_t items = mb * nb, per_item = mc * K4 * 4 + 64;
+  cg_kernel_scratch(s, items * per_item);
+  cg_kernel *k = cg_kernel_begin(s, n, items, 2 * K * mc * nc + 1);
+  e.out = k->out[0];
+  e.S = k->scratch;
+  cg_loop item = cg_for(s, k->begin, k->end);
+  LLVMValueRef ib = cg_divc(s, item.i, nb), jb = cg_remc(s, item.i, nb);
+  LLVMValueRef m0 = cg_mulc(s, ib, mc), m1 = cg_min(s, cg_addc(s, m0, mc), cg_i64(s, R));
+  LLVMValueRef n0 = cg_mulc(s, jb, nc), n1 = cg_min(s, cg_addc(s, n0, nc), cg_i64(s, N));
+  LLVMValueRef sbase = cg_mulc(s, item.i, per_item);
+  /* the item's rows of A, each padded with zeros to K4 * 4 bytes */
+  cg_loop rl = cg_for(s, m0, m1);
+  LLVMValueRef dst = cg_add(s, sbase, cg_mulc(s, cg_sub(s, rl.i, m0), K4 * 4));
+  cg_memcpy(s, cg_gep(s, IR_U8, k->scratch, dst), cg_gep(s, IR_U8, k->in[0], cg_mulc(s, rl.i, K)), cg_i64(s, K));
+  for (int64_t t = K; t < K4 * 4; t++)
+    LLVMBuildStore(s->b, LLVMConstInt(s->t_i8, 0, 0), cg_gep(s, IR_U8, k->scratch, cg_addc(s, dst, t)));
+  cg_end(s, &rl);
+  srows sr = {.base = sbase, .m0 = m0};
+  col_panels(&e, &sr, R, N, m0, m1, n0, n1, cg_mulc(s, cg_divc(s, n0, nr), K4 * nr * 4), cg_i64(s, 0));
+  cg_end(s, &item);
+  cg_kernel_end(s, k);
+  *done = true;
+  return KILN_OK;
+}
+
+kiln_status cg_qgemm_emit(cg_state *s, int32_t n, const int32_t *mult, const int32_t *shift, int32_t zx,
+                          int32_t zy, int32_t lo, int32_t hi, bool *done) {
+  *done = false;
+  if (s->g->nodes[n].op == IR_OP_QCONV) return emit_qconv(s, n, mult, shift, zx, zy, lo, hi, done);
+  return emit_qmatmul(s, n, mult, shift, zx, zy, lo, hi, done);
+}

@@ -1,0 +1,40 @@
+/*
+ * gemm_int8.h — the packed int8 GEMM generator behind kiln.QConv and
+ * kiln.QMatMul (u8 activations x s8 weights, int32 accumulators,
+ * requantized to u8 in registers as compiler/ir/qmath.h specifies).
+ *
+ * Both ops become Y(r, c) = requant(bias'(.) + sum_k S(r, k) * V(k, c)):
+ * the micro-kernel broadcasts 4 consecutive k of S (one 32-bit word) and
+ * multiplies them with a vector of V, whose bytes are grouped by four
+ * along k ([panel of nr columns][k/4][nr][4]), which is what VNNI's
+ * vpdpbusd reads.  For QConv, S is the weights (rows = output channels,
+ * packed at compile time into [k/4][mr][4] panels) and V the im2col of
+ * the u8 image (packed at run time per item); for QMatMul, S is the rows
+ * of A (packed at run time) and V the weights (compile time).
+ *
+ * The input zero point z is folded into a per-channel bias at compile
+ * time: sum (x - z) w = sum x w - z * sum w (int32 ring arithmetic, so
+ * exact).  Bits are the reference loops' (lower_qlinear.c) for every
+ * schedule and thread count: no reduction is split.
+ */
+#ifndef KILN_CG_GEMM_INT8_H
+#define KILN_CG_GEMM_INT8_H
+
+#include "cg.h"
+#include "kernels/schedule.h"
+
+/* Emits node n (kiln.QConv or kiln.QMatMul) with the packed kernel.
+ * Returns KILN_OK and sets *done when it did; *done false (and nothing
+ * emitted) when the node does not fit the kernel (weights not constant,
+ * depthwise or tiny convolutions), so the caller falls back to the
+ * reference loops.  mult/shift are the requantization tables (int32 per
+ * channel, constant globals), zx/zy the zero points, lo/hi the clamp. */
+kiln_status cg_qgemm_emit(cg_state *s, int32_t n, const int32_t *mult, const int32_t *shift,
+                          int32_t zx, int32_t zy, int32_t lo, int32_t hi, bool *done);
+/* The schedule the int8 kernel uses for node n: its `schedule`
+ * attribute if valid, else the default (lanes are int32 lanes; nr a
+ * multiple of them). */
+void cg_qgemm_schedule(cg_state *s, int32_t n, int64_t rows, int64_t cols, int64_t K,
+                       int64_t batch, cg_schedule *out);
+
+#endif /* KILN_CG_GEMM_INT8_H */
