@@ -58,6 +58,8 @@ bool kiln_inputs_static(kiln_ctx *ctx, const kiln_graph *g, bool report);
  * kiln_rotate_passes, inserted before the pass named kiln_rotate_before. */
 extern const char kiln_rotate_passes[];
 extern const char kiln_rotate_before[];
+/* --prune inserts the prune pass before this pass of the default pipeline. */
+extern const char kiln_prune_before[];
 
 const kiln_pass_info *kiln_pass_find(const char *name);
 /* Runs a comma-separated list of passes (opt->passes, or the default
@@ -76,6 +78,7 @@ kiln_status pass_calibrate(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt
 kiln_status pass_fold_qdq(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_fuse_rotations(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_prune(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 
 /* ---- helpers the passes share -------------------------------------------- */
 /* Runs node n's shape-inference hook and merges the result with what its

@@ -31,6 +31,9 @@ const kiln_pass_info kiln_pass_table[] = {
      .doc = "rewrite Conv, Gemm, MatMul into int8 kiln ops (QConv, QMatMul) with calibrated ranges"},
     {.name = "fuse-rotations", .run = pass_fuse_rotations,
      .doc = "fold Hadamard rotations into a transformer's weights (QuaRot); --rotate hadamard"},
+    {.name = "prune", .run = pass_prune,
+     .doc = "zero Conv, Gemm and MatMul weights to --sparsity in --pattern, by magnitude or Wanda; "
+            "--prune"},
     {.name = "fuse-ops", .run = pass_fuse_ops,
      .doc = "fold BatchNormalization into convolutions; bias, residual Add and activation into "
             "FusedConv / FusedMatMul epilogues"},
@@ -103,6 +106,9 @@ const char kiln_rotate_passes[] =
     "fuse-rotations,"
     "eliminate-dead-code";
 const char kiln_rotate_before[] = "fuse-ops";
+/* --prune: the prune pass goes in just before this one (after any
+ * rotation; before fold-qdq under --quantize, see manager.c). */
+const char kiln_prune_before[] = "fuse-ops";
 
 const kiln_pass_info *kiln_pass_find(const char *name) {
   for (int i = 0; i < kiln_pass_count; i++)

@@ -47,6 +47,7 @@ typedef struct drv_args {
   double rtol, atol;     /* its tolerances */
   bool rtol_given, atol_given;
   int iterations, warmup;/* bench */
+  bool pattern_given;    /* --pattern (refused without --prune) */
   bool rotate_seed_given;/* --rotate-seed (refused without --rotate or --passes) */
   bool verbose;          /* -v: notes and times */
   bool time;             /* --time: the time of each phase */
