@@ -11,7 +11,8 @@
  *            -> inline-control-flow -> infer-shapes -> simplify
  *            -> fold-constants -> eliminate-dead-code
  *            -> [--rotate: fuse-rotations -> eliminate-dead-code]
- *            -> fuse-ops -> reorder-layout -> plan-memory -> lower
+ *            -> [--prune: prune -> eliminate-dead-code]
+ *            -> fuse-ops -> detect-sparsity -> reorder-layout -> plan-memory -> lower
  *
  * Between passes it re-runs the verifier in builds with assertions (the
  * default debugoptimized build), and prints the IR after a named pass or
@@ -79,6 +80,7 @@ kiln_status pass_fold_qdq(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt)
 kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_fuse_rotations(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_prune(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_detect_sparsity(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 
 /* ---- helpers the passes share -------------------------------------------- */
 /* Runs node n's shape-inference hook and merges the result with what its

@@ -37,6 +37,9 @@ const kiln_pass_info kiln_pass_table[] = {
     {.name = "fuse-ops", .run = pass_fuse_ops,
      .doc = "fold BatchNormalization into convolutions; bias, residual Add and activation into "
             "FusedConv / FusedMatMul epilogues"},
+    {.name = "detect-sparsity", .run = pass_detect_sparsity,
+     .doc = "record each GEMM weight's sparsity pattern and density (pruned or mostly zero); "
+            "--sparse off, --sparsity-report"},
     {.name = "reorder-layout", .run = pass_reorder_layout,
      .doc = "fix each GEMM kernel's schedule and pack its constant weights into the panels it reads"},
     {.name = "plan-memory", .run = pass_plan_memory,
@@ -76,9 +79,12 @@ const int kiln_pass_count = (int)(sizeof kiln_pass_table / sizeof kiln_pass_tabl
   "simplify,"          \
   "fold-constants,"    \
   "eliminate-dead-code"
-/* The back half: fusion, the kernels' schedules, the memory plan. */
+/* The back half: fusion, the weights' sparsity facts (on the fused
+ * kernels' final weights, BatchNormalization folded), the kernels'
+ * schedules and packed weights, the memory plan. */
 #define PIPELINE_BACK \
   "fuse-ops,"         \
+  "detect-sparsity,"  \
   "reorder-layout,"   \
   "plan-memory"
 

@@ -74,6 +74,7 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
       cg_pack_panels_f32(ir_const_data(g, w), &shape, axis, want.block, data);
       p = ir_add_const(g, name, IR_F32, &shape, data, pn * 4, true);
       g->values[p].layout = want;
+      g->values[p].sparsity = g->values[w].sparsity; /* the panels hold the same zeros */
     }
     g->nodes[n].inputs[1] = p;
     ir_graph_recount_uses(g);

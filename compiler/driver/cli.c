@@ -389,6 +389,18 @@ static int set_prune_keep_ends(kiln_ctx *ctx, drv_args *a, const char *opt, cons
   return 0;
 }
 
+static int set_sparse(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  if (strcmp(v, "on") && strcmp(v, "off")) return bad(ctx, opt, v, "on or off");
+  a->opt.sparse_off = !strcmp(v, "off");
+  return 0;
+}
+
+static int set_sparsity_report(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)opt;
+  a->opt.sparsity_report = v;
+  return 0;
+}
+
 static int set_help(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
   (void)ctx, (void)opt, (void)v;
   a->help = true;
@@ -440,6 +452,10 @@ static const drv_option options[] = {
      "per-layer sparsity under --prune: a map of node name to sparsity"},
     {"--prune-keep-ends", NULL, NULL, ALL_BUILD, set_prune_keep_ends,
      "--prune leaves the first and last prunable layers dense"},
+    {"--sparse", NULL, "on|off", ALL_BUILD, set_sparse,
+     "record sparse weights (pruned, or mostly zero in the model) as IR facts (default on)"},
+    {"--sparsity-report", NULL, "FILE", ALL_BUILD, set_sparsity_report,
+     "per GEMM layer: sparsity pattern, density, kernel chosen and estimated gain (Markdown)"},
     {"--input", NULL, "[NAME=]FILE", DRV_RUN, set_input,
      "an input tensor (.npy or .pb), in input order or by name (repeatable)"},
     {"--expect", NULL, "DIR", DRV_RUN, set_expect,
