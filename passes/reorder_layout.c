@@ -32,6 +32,31 @@
 #include "kernels/gemm.h"
 #include "passes.h"
 
+/* The cost model of sparse weights: a MatMul-shaped node whose weight has
+ * a sparsity fact (detect-sparsity) and at most CG_SPARSE_MAX_ROW_DENSITY
+ * of its rows of one vector holding a nonzero gets the kernel that skips
+ * zero panel rows (`sparse = 1`) with panels one vector wide (nr = lanes,
+ * so a zero 1 x lanes block is a skipped step) and the tallest register
+ * block the generator and the registers allow.  Otherwise the default
+ * dense schedule stays: a pruned layer is never given the slower kernel
+ * by this model. */
+static bool sparse_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *caps,
+                            cg_schedule *sc) {
+  int lanes = sc->lanes;
+  double rows = cg_sparse_row_density(g, n, lanes);
+  if (rows < 0 || rows > CG_SPARSE_MAX_ROW_DENSITY) return false;
+  cg_schedule t = *sc;
+  t.nr = lanes;
+  t.mr = caps->vector_regs - 2 < 16 ? caps->vector_regs - 2 : 16; /* + a B vector, a broadcast */
+  if (t.mr < 1) return false;
+  t.mc = (t.mc + t.mr - 1) / t.mr * t.mr;
+  t.nc = (t.nc + t.nr - 1) / t.nr * t.nr;
+  if (cg_schedule_check(caps, &t)) return false;
+  *sc = t;
+  ir_set_attr_int(g, n, "sparse", 1);
+  return true;
+}
+
 kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
   cg_target t;
   kiln_status st = cg_target_init(ctx, &t, opt->target, opt->cpu, opt->opt_level);
@@ -47,6 +72,7 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
     cg_schedule sc;
     cg_schedule_default(&caps, &sh, &sc);
     const char *given = ir_attr_string_or(g, n, "schedule", NULL), *source = "default";
+    if (!given && !opt->sparse_off && sparse_schedule(g, n, &caps, &sc)) source = "sparse";
     if (given) {
       cg_schedule t2 = sc;
       const char *why = NULL;
