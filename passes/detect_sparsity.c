@@ -22,10 +22,11 @@
  * Dense weights are left alone.  The payload is never changed, so this
  * pass cannot change any output.
  *
- * Which kernel runs is the cost model's choice: kiln has no sparse
- * kernel yet, so it is the dense GEMM for every layer (never slower than
- * dense, trivially); the report shows the FLOP ratio a sparse kernel
- * could at most gain (1 / density).
+ * Which kernel runs is reorder-layout's cost model's choice: the sparse
+ * GEMM (zero rows of one vector skipped, MatMul and Gemm weights) when at
+ * most CG_SPARSE_MAX_ROW_DENSITY of those rows hold a nonzero, else the
+ * dense GEMM; the report shows that choice, its estimated gain and the
+ * FLOP ratio skipping every zero could at most gain (1 / density).
  */
 #include <stdio.h>
 #include <string.h>
@@ -124,6 +125,20 @@ kiln_status pass_detect_sparsity(kiln_ctx *ctx, kiln_graph *g, const kiln_option
     fprintf(report, "| node | op | weight | shape | pattern | density | kernel | estimated gain "
             "| FLOP bound (1/density) |\n|---|---|---|---|---|---|---|---|---|\n");
   }
+  /* the report names the kernel reorder-layout's cost model will choose
+   * (the same test, cg_sparse_row_density, at the target's vector width) */
+  int lanes = 0;
+  if (report) {
+    cg_target t;
+    kiln_status st = cg_target_init(ctx, &t, opt->target, opt->cpu, opt->opt_level);
+    if (st) {
+      fclose(report);
+      return st;
+    }
+    cg_target_caps caps = cg_caps_of(&t);
+    cg_target_dispose(&t);
+    lanes = caps.vector_bits >= 64 ? caps.vector_bits / 32 : 4;
+  }
   int sparse_layers = 0;
   for (ir_node_id n = 0; n < g->num_nodes; n++) {
     if (g->nodes[n].dead) continue;
@@ -160,16 +175,22 @@ kiln_status pass_detect_sparsity(kiln_ctx *ctx, kiln_graph *g, const kiln_option
       for (int d = 0; d < wv->shape.rank && len < sizeof dims; d++)
         len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%lld", d ? "x" : "",
                                 (long long)wv->shape.dims[d]);
-      fprintf(report, "| %s | %s | %s | %s | %s | %.4f | dense GEMM | 1.00x | %.2fx |\n",
+      double rows = opt->sparse_off ? -1 : cg_sparse_row_density(g, n, lanes);
+      bool sparse = rows >= 0 && rows <= CG_SPARSE_MAX_ROW_DENSITY;
+      char kernel[64];
+      snprintf(kernel, sizeof kernel, sparse ? "sparse GEMM (%.0f%% of 1x%d rows kept)" : "dense GEMM",
+               rows * 100, lanes);
+      fprintf(report, "| %s | %s | %s | %s | %s | %.4f | %s | %.2fx | %.2fx |\n",
               g->nodes[n].name ? g->nodes[n].name : "?", ir_ops[g->nodes[n].op].name, wv->name,
-              dims, pattern_text(&sp, pat, sizeof pat), density,
-              density > 0 ? 1 / density : 0.0);
+              dims, pattern_text(&sp, pat, sizeof pat), density, kernel,
+              sparse && rows > 0 ? 1 / rows : 1.0, density > 0 ? 1 / density : 0.0);
     }
   }
   if (report) {
-    fprintf(report, "\nkiln has no sparse kernel yet: every layer runs the dense GEMM, so the "
-            "estimated gain is 1.00x; the FLOP bound is what skipping the zeros could at most "
-            "save.\n");
+    fprintf(report, "\nThe sparse GEMM (MatMul and Gemm weights) skips the rows of %d weights "
+            "that are all zero; its estimated gain is 1 / the fraction of rows kept (the work it "
+            "leaves out). Convolutions always run the dense kernel. The FLOP bound is what "
+            "skipping every zero could at most save.\n", lanes);
     if (fclose(report)) {
       kiln_error(ctx, "--sparsity-report: error writing '%s'", opt->sparsity_report);
       return KILN_ERR_IO;
