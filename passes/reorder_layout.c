@@ -43,6 +43,23 @@
 static bool sparse_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *caps,
                             cg_schedule *sc) {
   int lanes = sc->lanes;
+  if (g->nodes[n].op == IR_OP_CONV || g->nodes[n].op == IR_OP_FUSED_CONV) {
+    /* a 1x1 convolution's weight is A: runs of mr = 8 output channels at
+     * one input channel are skipped when zero (block:8x1 or 16x1 pruning),
+     * B is the image, two vectors of pixels wide when the registers hold
+     * 8 x 2 accumulators, two B vectors and a broadcast */
+    cg_schedule t = *sc;
+    t.mr = 8;
+    t.nr = caps->vector_regs >= 8 * 2 + 2 + 1 ? 2 * lanes : lanes;
+    double cols = cg_sparse_col_density(g, n, t.mr);
+    if (cols < 0 || cols > CG_SPARSE_MAX_ROW_DENSITY) return false;
+    t.mc = (t.mc + t.mr - 1) / t.mr * t.mr;
+    t.nc = (t.nc + t.nr - 1) / t.nr * t.nr;
+    if (cg_schedule_check(caps, &t)) return false;
+    *sc = t;
+    ir_set_attr_int(g, n, "sparse", 1);
+    return true;
+  }
   double rows = cg_sparse_row_density(g, n, lanes);
   if (rows < 0 || rows > CG_SPARSE_MAX_ROW_DENSITY) return false;
   cg_schedule t = *sc;

@@ -60,6 +60,8 @@ typedef struct cg_gemm {
   int a_in;                  /* STRIDED: node input holding A */
   int64_t a_rs, a_cs;
   bool a_packed;             /* PANELS: a_data is already in panels of mr (layout PACKED) */
+  bool a_skip_zero_rows;     /* PANELS: as b_skip_zero_rows, for A's panels (mr weights
+                              * of one k): a 1x1 convolution's sparse weights */
   const float *a_data;       /* PANELS: A as [batches of A][M][K] row-major... */
   int64_t a_data_rs, a_data_cs;  /* ...with these strides within one batch */
   /* B */
@@ -109,6 +111,10 @@ bool cg_gemm_shape_of(const ir_graph *g, ir_node_id n, cg_gemm_shape *sh, int *w
  * that hold a nonzero, for a MatMul-shaped GEMM node whose weight has a
  * sparsity fact; -1 when the sparse path does not apply. */
 double cg_sparse_row_density(const ir_graph *g, ir_node_id n, int lanes);
+/* The same for a 1x1 stride-1 convolution (no groups) whose weight W [M, C]
+ * is A: the fraction of runs of `mr` output channels at one input channel
+ * that hold a nonzero; -1 when the sparse path does not apply. */
+double cg_sparse_col_density(const ir_graph *g, ir_node_id n, int mr);
 /* Packs a row-major f32 tensor into panels of w along `axis` (the PACKED
  * layout of ir.h; out holds ir_packed_numel elements). */
 void cg_pack_panels_f32(const float *x, const ir_shape *shape, int axis, int w, float *out);
