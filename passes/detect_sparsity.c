@@ -175,11 +175,19 @@ kiln_status pass_detect_sparsity(kiln_ctx *ctx, kiln_graph *g, const kiln_option
       for (int d = 0; d < wv->shape.rank && len < sizeof dims; d++)
         len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%lld", d ? "x" : "",
                                 (long long)wv->shape.dims[d]);
-      double rows = opt->sparse_off ? -1 : cg_sparse_row_density(g, n, lanes);
+      /* MatMul: rows of one vector of B; 1x1 convolution: runs of 8 output
+       * channels of A (reorder_layout.c's sparse_schedule) */
+      double rows = opt->sparse_off ? -1
+                    : conv          ? cg_sparse_col_density(g, n, 8)
+                                    : cg_sparse_row_density(g, n, lanes);
       bool sparse = rows >= 0 && rows <= CG_SPARSE_MAX_ROW_DENSITY;
       char kernel[64];
-      snprintf(kernel, sizeof kernel, sparse ? "sparse GEMM (%.0f%% of 1x%d rows kept)" : "dense GEMM",
-               rows * 100, lanes);
+      if (!sparse)
+        snprintf(kernel, sizeof kernel, "dense GEMM");
+      else if (conv)
+        snprintf(kernel, sizeof kernel, "sparse GEMM (%.0f%% of 8x1 runs kept)", rows * 100);
+      else
+        snprintf(kernel, sizeof kernel, "sparse GEMM (%.0f%% of 1x%d rows kept)", rows * 100, lanes);
       fprintf(report, "| %s | %s | %s | %s | %s | %.4f | %s | %.2fx | %.2fx |\n",
               g->nodes[n].name ? g->nodes[n].name : "?", ir_ops[g->nodes[n].op].name, wv->name,
               dims, pattern_text(&sp, pat, sizeof pat), density, kernel,
@@ -187,10 +195,11 @@ kiln_status pass_detect_sparsity(kiln_ctx *ctx, kiln_graph *g, const kiln_option
     }
   }
   if (report) {
-    fprintf(report, "\nThe sparse GEMM (MatMul and Gemm weights) skips the rows of %d weights "
-            "that are all zero; its estimated gain is 1 / the fraction of rows kept (the work it "
-            "leaves out). Convolutions always run the dense kernel. The FLOP bound is what "
-            "skipping every zero could at most save.\n", lanes);
+    fprintf(report, "\nThe sparse GEMM skips the all-zero rows of %d weights of a MatMul or Gemm "
+            "weight, and the all-zero runs of 8 output channels at one input channel of a 1x1 "
+            "convolution; its estimated gain is 1 / the fraction kept (the work it leaves out). "
+            "Other convolutions run the dense kernel. The FLOP bound is what skipping every zero "
+            "could at most save.\n", lanes);
     if (fclose(report)) {
       kiln_error(ctx, "--sparsity-report: error writing '%s'", opt->sparsity_report);
       return KILN_ERR_IO;
