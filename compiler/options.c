@@ -21,4 +21,5 @@ void kiln_options_init(kiln_options *opt) {
   opt->print_stream = NULL;  /* stdout */
   opt->calib_method = KILN_CALIB_PERCENTILE;
   opt->calib_percentile = 99.99;
+  opt->sparsity = -1;        /* not given */
 }

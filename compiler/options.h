@@ -39,6 +39,18 @@ typedef enum {
 } kiln_calib_method;
 /* --rotate: which rotations fuse-rotations folds into the weights. */
 typedef enum { KILN_ROTATE_NONE = 0, KILN_ROTATE_HADAMARD } kiln_rotate_mode;
+/* --prune: how the prune pass scores weights (docs/sparsity.md). */
+typedef enum {
+  KILN_PRUNE_NONE = 0,
+  KILN_PRUNE_MAGNITUDE,      /* |w| */
+  KILN_PRUNE_WANDA,          /* |w| x the L2 norm of its input channel on --data */
+} kiln_prune_method;
+/* --pattern: the shape of what is zeroed. */
+typedef enum {
+  KILN_PATTERN_UNSTRUCTURED = 0,
+  KILN_PATTERN_NM,           /* at most N nonzeros in every M along the reduction */
+  KILN_PATTERN_BLOCK,        /* whole R x C blocks of the weight matrix */
+} kiln_prune_pattern;
 
 typedef struct kiln_options {
   int opt_level;              /* -O0..-O3; default 2 */
@@ -90,6 +102,15 @@ typedef struct kiln_options {
                                * fuse-rotations (and a dead-code sweep) */
   uint64_t rotate_seed;       /* --rotate-seed N: seeds the random signs of the
                                * residual-stream rotation (default 0) */
+  /* pruning and sparse kernels (docs/sparsity.md) */
+  kiln_prune_method prune;    /* --prune: the default pipeline runs the prune pass */
+  double sparsity;            /* --sparsity S in [0, 1); < 0: not given */
+  kiln_prune_pattern pattern; /* --pattern */
+  int pattern_n, pattern_m;   /* N:M, or block rows x columns */
+  const char *prune_layers;   /* --prune-layers FILE.yaml: node name -> sparsity */
+  bool prune_keep_ends;       /* --prune-keep-ends: first and last prunable layers stay dense */
+  bool sparse_off;            /* --sparse off: no sparse facts or kernels for any weight */
+  const char *sparsity_report;/* --sparsity-report FILE: per layer pattern, density, kernel */
 } kiln_options;
 
 void kiln_options_init(kiln_options *opt);

@@ -158,6 +158,8 @@ static bool fold_batch_norm(fuse_state *f, ir_node_id n, ir_node_id bn) {
   ir_value_id y = g->nodes[bn].outputs[0];
   ir_value_id nwv = add_const_f32(g, base, ".bn", nw, ws.rank, ws.dims);
   ir_value_id nbv = add_const_f32(g, base, ".bn_bias", nb, 1, &M);
+  /* a per-channel scale keeps every zero (pruned weights stay sparse) */
+  g->values[nwv].sparsity = g->values[w].sparsity;
   ir_node *nd = &g->nodes[n]; /* ir_add_const may have moved the arrays */
   ir_value_id in[3] = {nd->inputs[0], nwv, nbv};
   nd->inputs = ir_arena_dup(&g->arena, in, sizeof in);

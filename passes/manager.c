@@ -204,13 +204,14 @@ static kiln_status verify(ir_graph *g, const char *after) {
  * pipeline show what runs.  The registry's strings hold no spaces (they
  * are one name per line), so the name is found by its commas.  False if
  * the name is missing or buf too small. */
-static bool rotate_pipeline(const char *list, const char *before, char *buf, size_t size) {
+static bool splice_pipeline(const char *list, const char *insert, const char *before, char *buf,
+                            size_t size) {
   size_t name = strlen(before);
   for (const char *p = list; *p;) {
     const char *end = strchr(p, ',');
     if (!end) end = p + strlen(p);
     if ((size_t)(end - p) == name && !strncmp(p, before, name)) {
-      int n = snprintf(buf, size, "%.*s%s,%s", (int)(p - list), list, kiln_rotate_passes, p);
+      int n = snprintf(buf, size, "%.*s%s,%s", (int)(p - list), list, insert, p);
       return n > 0 && (size_t)n < size;
     }
     p = *end ? end + 1 : end;
@@ -233,12 +234,25 @@ kiln_status kiln_run_passes(kiln_ctx *ctx, kiln_graph *g, const kiln_options *op
   if (!opt->passes && opt->rotate != KILN_ROTATE_NONE) {
     /* rotations come before quantization: QuaRot rotates, then quantizes */
     const char *before = opt->quantize ? "fold-qdq" : kiln_rotate_before;
-    if (!rotate_pipeline(list, before, rotated, sizeof rotated)) {
+    if (!splice_pipeline(list, kiln_rotate_passes, before, rotated, sizeof rotated)) {
       kiln_error(ctx, "--rotate: the default pipeline has no %s to put fuse-rotations before "
                  "(a kiln bug: please report)", kiln_rotate_before);
       return KILN_ERR_INTERNAL;
     }
     list = rotated;
+  }
+  char pruned[1024];
+  if (!opt->passes && opt->prune != KILN_PRUNE_NONE) {
+    /* after rotation (pruning rotated weights keeps the zeros it makes),
+     * before quantization and fusion, whose ops the prune pass does not
+     * match and whose graph no longer has the activations Wanda reads */
+    const char *before = opt->quantize ? "fold-qdq" : kiln_prune_before;
+    if (!splice_pipeline(list, "prune,eliminate-dead-code", before, pruned, sizeof pruned)) {
+      kiln_error(ctx, "--prune: the default pipeline has no %s to put prune before "
+                 "(a kiln bug: please report)", before);
+      return KILN_ERR_INTERNAL;
+    }
+    list = pruned;
   }
   const kiln_pass_info *pipeline[MAX_PIPELINE];
   int count;

@@ -11,7 +11,8 @@
  *            -> inline-control-flow -> infer-shapes -> simplify
  *            -> fold-constants -> eliminate-dead-code
  *            -> [--rotate: fuse-rotations -> eliminate-dead-code]
- *            -> fuse-ops -> reorder-layout -> plan-memory -> lower
+ *            -> [--prune: prune -> eliminate-dead-code]
+ *            -> fuse-ops -> detect-sparsity -> reorder-layout -> plan-memory -> lower
  *
  * Between passes it re-runs the verifier in builds with assertions (the
  * default debugoptimized build), and prints the IR after a named pass or
@@ -58,6 +59,8 @@ bool kiln_inputs_static(kiln_ctx *ctx, const kiln_graph *g, bool report);
  * kiln_rotate_passes, inserted before the pass named kiln_rotate_before. */
 extern const char kiln_rotate_passes[];
 extern const char kiln_rotate_before[];
+/* --prune inserts the prune pass before this pass of the default pipeline. */
+extern const char kiln_prune_before[];
 
 const kiln_pass_info *kiln_pass_find(const char *name);
 /* Runs a comma-separated list of passes (opt->passes, or the default
@@ -76,6 +79,8 @@ kiln_status pass_calibrate(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt
 kiln_status pass_fold_qdq(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_quantize(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 kiln_status pass_fuse_rotations(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_prune(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
+kiln_status pass_detect_sparsity(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt);
 
 /* ---- helpers the passes share -------------------------------------------- */
 /* Runs node n's shape-inference hook and merges the result with what its

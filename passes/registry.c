@@ -31,9 +31,15 @@ const kiln_pass_info kiln_pass_table[] = {
      .doc = "rewrite Conv, Gemm, MatMul into int8 kiln ops (QConv, QMatMul) with calibrated ranges"},
     {.name = "fuse-rotations", .run = pass_fuse_rotations,
      .doc = "fold Hadamard rotations into a transformer's weights (QuaRot); --rotate hadamard"},
+    {.name = "prune", .run = pass_prune,
+     .doc = "zero Conv, Gemm and MatMul weights to --sparsity in --pattern, by magnitude or Wanda; "
+            "--prune"},
     {.name = "fuse-ops", .run = pass_fuse_ops,
      .doc = "fold BatchNormalization into convolutions; bias, residual Add and activation into "
             "FusedConv / FusedMatMul epilogues"},
+    {.name = "detect-sparsity", .run = pass_detect_sparsity,
+     .doc = "record each GEMM weight's sparsity pattern and density (pruned or mostly zero); "
+            "--sparse off, --sparsity-report"},
     {.name = "reorder-layout", .run = pass_reorder_layout,
      .doc = "fix each GEMM kernel's schedule and pack its constant weights into the panels it reads"},
     {.name = "plan-memory", .run = pass_plan_memory,
@@ -73,9 +79,12 @@ const int kiln_pass_count = (int)(sizeof kiln_pass_table / sizeof kiln_pass_tabl
   "simplify,"          \
   "fold-constants,"    \
   "eliminate-dead-code"
-/* The back half: fusion, the kernels' schedules, the memory plan. */
+/* The back half: fusion, the weights' sparsity facts (on the fused
+ * kernels' final weights, BatchNormalization folded), the kernels'
+ * schedules and packed weights, the memory plan. */
 #define PIPELINE_BACK \
   "fuse-ops,"         \
+  "detect-sparsity,"  \
   "reorder-layout,"   \
   "plan-memory"
 
@@ -103,6 +112,9 @@ const char kiln_rotate_passes[] =
     "fuse-rotations,"
     "eliminate-dead-code";
 const char kiln_rotate_before[] = "fuse-ops";
+/* --prune: the prune pass goes in just before this one (after any
+ * rotation; before fold-qdq under --quantize, see manager.c). */
+const char kiln_prune_before[] = "fuse-ops";
 
 const kiln_pass_info *kiln_pass_find(const char *name) {
   for (int i = 0; i < kiln_pass_count; i++)

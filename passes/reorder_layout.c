@@ -53,6 +53,48 @@ static void report_untuned(kiln_ctx *ctx, const kiln_options *opt, const cg_tuni
               opt->tuning, missing, kernels, threads, threads == 1 ? "" : "s", names);
 }
 
+/* The cost model of sparse weights: a MatMul-shaped node whose weight has
+ * a sparsity fact (detect-sparsity) and at most CG_SPARSE_MAX_ROW_DENSITY
+ * of its rows of one vector holding a nonzero gets the kernel that skips
+ * zero panel rows (`sparse = 1`) with panels one vector wide (nr = lanes,
+ * so a zero 1 x lanes block is a skipped step) and the tallest register
+ * block the generator and the registers allow.  Otherwise the default
+ * dense schedule stays: a pruned layer is never given the slower kernel
+ * by this model. */
+static bool sparse_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *caps,
+                            cg_schedule *sc) {
+  int lanes = sc->lanes;
+  if (g->nodes[n].op == IR_OP_CONV || g->nodes[n].op == IR_OP_FUSED_CONV) {
+    /* a 1x1 convolution's weight is A: runs of mr = 8 output channels at
+     * one input channel are skipped when zero (block:8x1 or 16x1 pruning),
+     * B is the image, two vectors of pixels wide when the registers hold
+     * 8 x 2 accumulators, two B vectors and a broadcast */
+    cg_schedule t = *sc;
+    t.mr = 8;
+    t.nr = caps->vector_regs >= 8 * 2 + 2 + 1 ? 2 * lanes : lanes;
+    double cols = cg_sparse_col_density(g, n, t.mr);
+    if (cols < 0 || cols > CG_SPARSE_MAX_ROW_DENSITY) return false;
+    t.mc = (t.mc + t.mr - 1) / t.mr * t.mr;
+    t.nc = (t.nc + t.nr - 1) / t.nr * t.nr;
+    if (cg_schedule_check(caps, &t)) return false;
+    *sc = t;
+    ir_set_attr_int(g, n, "sparse", 1);
+    return true;
+  }
+  double rows = cg_sparse_row_density(g, n, lanes);
+  if (rows < 0 || rows > CG_SPARSE_MAX_ROW_DENSITY) return false;
+  cg_schedule t = *sc;
+  t.nr = lanes;
+  t.mr = caps->vector_regs - 2 < 16 ? caps->vector_regs - 2 : 16; /* + a B vector, a broadcast */
+  if (t.mr < 1) return false;
+  t.mc = (t.mc + t.mr - 1) / t.mr * t.mr;
+  t.nc = (t.nc + t.nr - 1) / t.nr * t.nr;
+  if (cg_schedule_check(caps, &t)) return false;
+  *sc = t;
+  ir_set_attr_int(g, n, "sparse", 1);
+  return true;
+}
+
 kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
   cg_target t;
   kiln_status st = cg_target_init(ctx, &t, opt->target, opt->cpu, opt->opt_level);
@@ -77,14 +119,16 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
     cg_schedule_default(&caps, &sh, &sc);
     const char *given = ir_attr_string_or(g, n, "schedule", NULL), *source = "default";
     char source_buf[160];
+    if (!given && !opt->sparse_off && sparse_schedule(g, n, &caps, &sc)) source = "sparse";
     if (given) {
       cg_schedule t2 = sc;
       const char *why = NULL;
       if (!cg_schedule_parse(given, &t2)) why = "cannot be parsed";
       else if ((why = cg_schedule_check(&caps, &t2)) == NULL) sc = t2, source = "given";
       if (why) kiln_warn(ctx, "node '%s': schedule \"%s\" ignored: %s", g->nodes[n].name, given, why);
-    } else if (opt->tuning) {
-      /* the signature before the weights are packed below (packing
+    } else if (opt->tuning && strcmp(source, "sparse")) {
+      /* (a sparse kernel keeps the cost model's schedule: kiln tune does
+       * not search it yet)  The signature before the weights are packed below (packing
        * follows the schedule, it is not part of the kernel's identity) */
       char sig[1024];
       cg_kernel_signature(g, n, sig, sizeof sig);
@@ -130,6 +174,7 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
       cg_pack_panels_f32(ir_const_data(g, w), &shape, axis, want.block, data);
       p = ir_add_const(g, name, IR_F32, &shape, data, pn * 4, true);
       g->values[p].layout = want;
+      g->values[p].sparsity = g->values[w].sparsity; /* the panels hold the same zeros */
     }
     g->nodes[n].inputs[1] = p;
     ir_graph_recount_uses(g);

@@ -271,6 +271,8 @@ static kiln_status emit_gemm(cg_state *s, int32_t n, const conv_info *q, const f
   const ir_layout *wl = &s->g->values[cg_in(s, n, 1)].layout;
   g.a_packed = wl->kind == IR_LAYOUT_PACKED;
   g.a_bstr[0] = 0, g.a_bstr[1] = 1;
+  /* reorder-layout's cost model chose the sparse form (docs/sparsity.md) */
+  g.a_skip_zero_rows = ir_attr_int_or(s->g, n, "sparse", 0) != 0;
   g.c_out = 0, g.ldc = q->out_plane;
   g.c_bstr[0] = q->M * q->out_plane, g.c_bstr[1] = q->Mg * q->out_plane;
   g.b_bstr[0] = q->C * q->in_plane, g.b_bstr[1] = q->Cg * q->in_plane;

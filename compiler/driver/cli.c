@@ -366,6 +366,69 @@ static int set_budget(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v
   return 0;
 }
 
+static int set_prune(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  if (!strcmp(v, "magnitude"))
+    a->opt.prune = KILN_PRUNE_MAGNITUDE;
+  else if (!strcmp(v, "wanda"))
+    a->opt.prune = KILN_PRUNE_WANDA;
+  else
+    return bad(ctx, opt, v, "magnitude or wanda");
+  return 0;
+}
+
+static int set_sparsity(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  double x;
+  /* 1 would zero every weight: the layer computes nothing but its bias */
+  if (!parse_double(v, &x) || !(x < 1))
+    return bad(ctx, opt, v, "a fraction of weights to zero in [0, 1)");
+  a->opt.sparsity = x;
+  return 0;
+}
+
+/* "unstructured", "N:M" (0 < N < M <= 64) or "block:RxC" */
+static int set_pattern(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  kiln_options *k = &a->opt;
+  int n, m, used = 0;
+  if (!strcmp(v, "unstructured")) {
+    k->pattern = KILN_PATTERN_UNSTRUCTURED;
+  } else if (sscanf(v, "block:%dx%d%n", &n, &m, &used) == 2 && !v[used] && n > 0 && m > 0 &&
+             n <= 4096 && m <= 4096) {
+    k->pattern = KILN_PATTERN_BLOCK;
+    k->pattern_n = n, k->pattern_m = m;
+  } else if (sscanf(v, "%d:%d%n", &n, &m, &used) == 2 && !v[used] && n > 0 && n < m && m <= 64) {
+    k->pattern = KILN_PATTERN_NM;
+    k->pattern_n = n, k->pattern_m = m;
+  } else {
+    return bad(ctx, opt, v, "unstructured, N:M with 0 < N < M <= 64 (2:4), or block:RxC (block:1x16)");
+  }
+  a->pattern_given = true;
+  return 0;
+}
+
+static int set_prune_layers(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)opt;
+  a->opt.prune_layers = v;
+  return 0;
+}
+
+static int set_prune_keep_ends(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)opt, (void)v;
+  a->opt.prune_keep_ends = true;
+  return 0;
+}
+
+static int set_sparse(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  if (strcmp(v, "on") && strcmp(v, "off")) return bad(ctx, opt, v, "on or off");
+  a->opt.sparse_off = !strcmp(v, "off");
+  return 0;
+}
+
+static int set_sparsity_report(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  (void)ctx, (void)opt;
+  a->opt.sparsity_report = v;
+  return 0;
+}
+
 static int set_help(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
   (void)ctx, (void)opt, (void)v;
   a->help = true;
@@ -409,6 +472,20 @@ static const drv_option options[] = {
      "fold Hadamard rotations into a transformer's weights (docs/rotation.md)"},
     {"--rotate-seed", NULL, "N", ALL_BUILD, set_rotate_seed,
      "seed of the residual stream's random signs under --rotate (default 0)"},
+    {"--prune", NULL, "magnitude|wanda", ALL_BUILD, set_prune,
+     "zero weights of Conv, Gemm and MatMul by |w| or by Wanda's |w| x input norm (--data)"},
+    {"--sparsity", NULL, "S", ALL_BUILD, set_sparsity,
+     "fraction of each layer's weights --prune zeroes, in [0, 1)"},
+    {"--pattern", NULL, "unstructured|N:M|block:RxC", ALL_BUILD, set_pattern,
+     "what --prune zeroes: single weights (default), N of every M, or R x C blocks"},
+    {"--prune-layers", NULL, "FILE.yaml", ALL_BUILD, set_prune_layers,
+     "per-layer sparsity under --prune: a map of node name to sparsity"},
+    {"--prune-keep-ends", NULL, NULL, ALL_BUILD, set_prune_keep_ends,
+     "--prune leaves the first and last prunable layers dense"},
+    {"--sparse", NULL, "on|off", ALL_BUILD, set_sparse,
+     "record sparse weights (pruned, or mostly zero in the model) as IR facts (default on)"},
+    {"--sparsity-report", NULL, "FILE", ALL_BUILD, set_sparsity_report,
+     "per GEMM layer: sparsity pattern, density, kernel chosen and estimated gain (Markdown)"},
     {"--input", NULL, "[NAME=]FILE", DRV_RUN, set_input,
      "an input tensor (.npy or .pb), in input order or by name (repeatable)"},
     {"--expect", NULL, "DIR", DRV_RUN, set_expect,
@@ -434,8 +511,8 @@ static const drv_option options[] = {
      "rows of K sharing one weight scale under --quantize w4a8/w4a16 (default 128)"},
     {"--profile", NULL, "PROFILE.yaml", QUANT, set_profile,
      "activation ranges written by kiln calibrate"},
-    {"--data", NULL, "DIR", QUANT | DRV_CALIBRATE, set_data,
-     "calibration samples (NNN.npy / NNN.pb, or a folder per sample)"},
+    {"--data", NULL, "DIR", QUANT | DRV_BENCH | DRV_CALIBRATE, set_data,
+     "calibration samples (NNN.npy / NNN.pb, or a folder per sample; --prune wanda too)"},
     {"--method", NULL, "METHOD", QUANT | DRV_CALIBRATE, set_method,
      "range from the samples: minmax (default), percentile[:P], entropy or mse"},
     {"--per-channel", NULL, NULL, QUANT, set_per_channel,
@@ -571,6 +648,50 @@ void drv_args_free(kiln_ctx *ctx, drv_args *a) {
   k->num_shapes = k->num_binds = a->num_inputs = 0;
 }
 
+/* The prune options only mean something together: each one without
+ * --prune, or --prune without a sparsity to reach, is refused rather
+ * than ignored.  N:M fixes the sparsity itself (1 - N/M). */
+static int check_prune(kiln_ctx *ctx, drv_args *a, const char *cmd) {
+  const kiln_options *k = &a->opt;
+  bool pruning = k->prune != KILN_PRUNE_NONE;
+  const char *stray = k->sparsity >= 0      ? "--sparsity"
+                      : a->pattern_given    ? "--pattern"
+                      : k->prune_layers     ? "--prune-layers"
+                      : k->prune_keep_ends  ? "--prune-keep-ends"
+                                            : NULL;
+  if (stray && !pruning) {
+    kiln_error(ctx, "%s: %s without --prune magnitude|wanda prunes nothing", cmd, stray);
+    return -1;
+  }
+  if (k->prune != KILN_PRUNE_NONE && k->passes && !strstr(k->passes, "prune")) {
+    kiln_error(ctx, "%s: --prune adds to the default pipeline, which --passes replaces; name "
+               "prune in the --passes list too", cmd);
+    return -1;
+  }
+  if (k->prune != KILN_PRUNE_NONE && k->pattern != KILN_PATTERN_NM && k->sparsity < 0 &&
+      !k->prune_layers) {
+    kiln_error(ctx, "%s: --prune needs --sparsity S (or --pattern N:M, or --prune-layers)", cmd);
+    return -1;
+  }
+  if (k->pattern == KILN_PATTERN_NM && k->sparsity >= 0 &&
+      fabs(k->sparsity - (1 - (double)k->pattern_n / k->pattern_m)) > 1e-9) {
+    kiln_error(ctx, "%s: --pattern %d:%d zeroes %g of the weights; --sparsity %g contradicts it "
+               "(leave --sparsity out)", cmd, k->pattern_n, k->pattern_m,
+               1 - (double)k->pattern_n / k->pattern_m, k->sparsity);
+    return -1;
+  }
+  if (k->prune == KILN_PRUNE_WANDA && !k->calib_data) {
+    kiln_error(ctx, "%s: --prune wanda weighs each weight by its input's norm on sample data: "
+               "give --data DIR", cmd);
+    return -1;
+  }
+  if (a->cmd == DRV_BENCH && k->calib_data && k->prune != KILN_PRUNE_WANDA) {
+    kiln_error(ctx, "%s: --data is only read by --prune wanda here", cmd);
+    return -1;
+  }
+  return 0;
+}
+
 int drv_parse(kiln_ctx *ctx, drv_args *a, int argc, char **argv) {
   const char *cmd = command_name(a->cmd);
   for (int i = 1; i < argc; i++) {
@@ -624,5 +745,5 @@ int drv_parse(kiln_ctx *ctx, drv_args *a, int argc, char **argv) {
     kiln_error(ctx, "%s: --group-size applies to --quantize w4a8 or w4a16 only", cmd);
     return -1;
   }
-  return 0;
+  return check_prune(ctx, a, cmd);
 }

@@ -52,6 +52,7 @@ typedef struct drv_args {
   const char *tune_output;/* tune -o TUNING.yaml */
   double budget;         /* tune --budget SECONDS (default 60) */
   const char *runner;    /* tune --runner 'CMD' */
+  bool pattern_given;    /* --pattern (refused without --prune) */
   bool rotate_seed_given;/* --rotate-seed (refused without --rotate or --passes) */
   bool verbose;          /* -v: notes and times */
   bool time;             /* --time: the time of each phase */

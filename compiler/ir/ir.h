@@ -77,6 +77,10 @@ typedef enum {
 typedef struct ir_sparsity {
   ir_sparsity_kind kind;
   int n, m;              /* N:M pattern, or block height/width */
+  float density;         /* fraction of nonzero elements (0 < density <= 1),
+                          * or 0 when not recorded; set by prune and
+                          * detect-sparsity from the payload, printed so
+                          * that `kiln dump` shows each weight's density */
 } ir_sparsity;
 
 typedef enum {

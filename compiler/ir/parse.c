@@ -247,10 +247,26 @@ static bool parse_annotations(ir_parser *ps, gstate *gs, ir_value *v, bool *has_
            parse_kind(ps, ir_text_sparsity, 4, "sparsity", &k);
       if (!ok) return false;
       v->sparsity.kind = (ir_sparsity_kind)k;
+      /* sparse(KIND[, N, M][, density D]) */
       if (ir_lex_is(ps, ',')) {
         ir_lex_next(ps);
-        ok = parse_int32(ps, &v->sparsity.n) && ir_lex_expect(ps, ',', "between N and M") &&
-             parse_int32(ps, &v->sparsity.m);
+        if (!ir_lex_is_ident(ps, "density")) {
+          ok = parse_int32(ps, &v->sparsity.n) && ir_lex_expect(ps, ',', "between N and M") &&
+               parse_int32(ps, &v->sparsity.m);
+          if (ok && ir_lex_is(ps, ',')) {
+            ir_lex_next(ps);
+            if (!ir_lex_is_ident(ps, "density")) {
+              ir_lex_error(ps, "expected 'density D' after the sparsity's N and M");
+              return false;
+            }
+          }
+        }
+        if (ok && ir_lex_is_ident(ps, "density")) {
+          uint64_t bits;
+          ir_lex_next(ps);
+          if (!ir_lex_float_bits(ps, IR_F32, &bits)) return false;
+          memcpy(&v->sparsity.density, &(uint32_t){(uint32_t)bits}, 4);
+        }
       }
       break;
     case 2:

@@ -218,9 +218,14 @@ static void put_decl(printer *p, ir_value_id v) {
     fputc(')', out);
   }
   const ir_sparsity *sp = &val->sparsity;
-  if (sp->kind != IR_SPARSE_DENSE || sp->n || sp->m) {
+  if (sp->kind != IR_SPARSE_DENSE || sp->n || sp->m || sp->density > 0) {
     fprintf(out, " sparse(%s", enum_name(ir_text_sparsity, 4, (int)sp->kind));
     if (sp->n || sp->m) fprintf(out, ", %d, %d", sp->n, sp->m);
+    if (sp->density > 0) {
+      char buf[48];
+      ir_text_fmt_f32(buf, sp->density);
+      fprintf(out, ", density %s", buf);
+    }
     fputc(')', out);
   }
   if (val->quant) put_quant(p, val->quant);

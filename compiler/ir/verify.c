@@ -83,6 +83,9 @@ static void check_value(verifier *vf, ir_value_id v) {
   if ((unsigned)val->layout.kind > IR_LAYOUT_PACKED ||
       (unsigned)val->sparsity.kind > IR_SPARSE_CSR || (unsigned)val->storage > IR_STORAGE_CONST)
     graph_error(vf, "value %s has an invalid layout, sparsity or storage kind", nm);
+  if (!(val->sparsity.density >= 0 && val->sparsity.density <= 1))
+    graph_error(vf, "value %s: sparsity density %g is outside [0, 1]", nm,
+                (double)val->sparsity.density);
   const ir_quant *q = val->quant;
   if (q) {
     if ((unsigned)q->kind > IR_QUANT_GROUP || q->count < 0 || (q->count > 0 && !q->scales))

@@ -96,7 +96,7 @@ static ir_graph *build_everything(kiln_ctx *ctx) {
   for (int i = 0; i < 40; i++) big[i] = (float)i / 7.0f;
   ir_shape s40 = ir_shape_make(2, (int64_t[]){4, 10});
   ir_value_id c_big = ir_add_const(g, "big/weight", IR_F32, &s40, big, sizeof big, false);
-  g->values[c_big].sparsity = (ir_sparsity){IR_SPARSE_NM, 2, 4};
+  g->values[c_big].sparsity = (ir_sparsity){IR_SPARSE_NM, 2, 4, 0.5f};
   g->values[c_big].quant = make_quant(g, IR_QUANT_CHANNEL, 0, 0, 4, true);
   ir_value_id c_nodata = ir_add_const(g, "nodata", IR_F16, &s40, NULL, 80, false);
   g->values[c_nodata].hash = 0xfeedfacecafebeefull;

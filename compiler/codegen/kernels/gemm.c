@@ -105,6 +105,14 @@ typedef struct gemm_emit {
   LLVMValueRef pc, kcb;      /* current K block and its length */
   LLVMValueRef first, last;  /* i1: pc is the first / last K block */
   int64_t a_panel, b_panel;  /* elements per batch of packed panels */
+  /* b_skip_zero_rows: B holds only the nonzero panel rows; row t of it is
+   * k = pc + bkidx[t]; the rows of (batch, panel, K block) q are
+   * boffs[q] .. boffs[q+1] */
+  LLVMValueRef boffs, bkidx;
+  LLVMValueRef bbatch, pcb;  /* B's batch index, the K block's index */
+  LLVMValueRef abatch;       /* A's batch index */
+  int64_t npanels, nkb;
+  bool a_sparse;             /* a_skip_zero_rows: the lists are A's (boffs, bkidx name them) */
 } gemm_emit;
 
 static LLVMValueRef ld_f32(gemm_emit *e, LLVMValueRef base, LLVMValueRef idx) {
@@ -217,8 +225,51 @@ static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr,
   cg_end_if(s, &again);
 
   unsigned balign = g->b_kind == CG_OPND_STRIDED ? 4 : (unsigned)(lanes * 4 > 64 ? 64 : lanes * 4);
-  cg_loop kl = cg_for(s, cg_i64(s, 0), e->kcb);
   LLVMValueRef bv[8];
+  if (e->a_sparse) {
+    /* the A panel's nonzero rows (mr weights of one k) in this K block, k
+     * ascending: the dense sums less terms that add a zero product */
+    LLVMValueRef q = cg_add(s, cg_mulc(s, cg_add(s, cg_mulc(s, e->abatch, e->npanels),
+                                                 cg_divc(s, row, e->sc->mr)), e->nkb), e->pcb);
+    LLVMValueRef t0 = cg_load(s, IR_I64, e->boffs, q), t1 = cg_load(s, IR_I64, e->boffs, cg_addc(s, q, 1));
+    cg_loop kl = cg_for(s, t0, t1);
+    LLVMValueRef kk = LLVMBuildSExt(s->b, cg_load(s, IR_I32, e->bkidx, kl.i), s->t_i64, "kk");
+    for (int v = 0; v < nv; v++) {
+      int vv = g->b_kind == CG_OPND_STRIDED && v == nv - 1 ? valid : lanes;
+      bv[v] = ld_vec(e, e->b, b_index(e, col, v, kk), vv, balign);
+    }
+    for (int i = 0; i < mr; i++) {
+      LLVMValueRef av = cg_splat(s, ld_f32(e, e->a, cg_addc(s, cg_mulc(s, kl.i, e->sc->mr), i)),
+                                 (unsigned)lanes);
+      for (int v = 0; v < nv; v++)
+        cg_set(s, acc[i * nv + v], cg_fmuladd(s, av, bv[v], cg_get(s, e->vt, acc[i * nv + v])));
+    }
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(s->b);
+    cg_end(s, &kl);
+    cg_keep_loop(s, latch);
+    goto finish;
+  }
+  if (g->b_skip_zero_rows) {
+    /* the panel's nonzero rows in this K block, k ascending: the same sums
+     * as the dense loop less terms that add a zero product */
+    LLVMValueRef q = cg_add(s, cg_mulc(s, cg_add(s, cg_mulc(s, e->bbatch, e->npanels),
+                                                 cg_divc(s, col, e->sc->nr)), e->nkb), e->pcb);
+    LLVMValueRef t0 = cg_load(s, IR_I64, e->boffs, q), t1 = cg_load(s, IR_I64, e->boffs, cg_addc(s, q, 1));
+    cg_loop kl = cg_for(s, t0, t1);
+    LLVMValueRef kk = LLVMBuildSExt(s->b, cg_load(s, IR_I32, e->bkidx, kl.i), s->t_i64, "kk");
+    for (int v = 0; v < nv; v++)
+      bv[v] = ld_vec(e, e->b, cg_addc(s, cg_mulc(s, kl.i, e->sc->nr), v * lanes), lanes, balign);
+    for (int i = 0; i < mr; i++) {
+      LLVMValueRef av = cg_splat(s, ld_f32(e, e->a, a_index(e, row, i, kk)), (unsigned)lanes);
+      for (int v = 0; v < nv; v++)
+        cg_set(s, acc[i * nv + v], cg_fmuladd(s, av, bv[v], cg_get(s, e->vt, acc[i * nv + v])));
+    }
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(s->b);
+    cg_end(s, &kl);
+    cg_keep_loop(s, latch);
+    goto finish;
+  }
+  cg_loop kl = cg_for(s, cg_i64(s, 0), e->kcb);
   for (int v = 0; v < nv; v++) {
     /* only a strided B is read past its edge; panels and blocks are zero-padded */
     int vv = g->b_kind == CG_OPND_STRIDED && v == nv - 1 ? valid : lanes;
@@ -245,6 +296,7 @@ static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr,
   cg_end(s, &kl);
   cg_keep_loop(s, latch);
 
+finish:;
   cg_loop fin = cg_if(s, e->last);
   for (int i = 0; i < mr; i++)
     for (int v = 0; v < nv; v++) {
@@ -333,6 +385,49 @@ static void im2col_block(gemm_emit *e, LLVMValueRef n1) {
   cg_end(s, &kk);
 }
 
+/* b_skip_zero_rows / a_skip_zero_rows: keeps the rows of `w` weights of
+ * the panels p (`batches` x `npanels` panels of `K` rows, `panel`
+ * elements per batch) that hold a nonzero, per (batch, panel, K block) in
+ * that order, with their k within the block and the offsets of each
+ * group, as three constant globals. */
+typedef struct compact {
+  LLVMValueRef vals, kidx, offs;
+} compact;
+
+static compact compact_rows(gemm_emit *e, const float *p, const char *gname, int w, int64_t batches,
+                            int64_t npanels, int64_t panel) {
+  cg_state *s = e->s;
+  const cg_gemm *g = e->g;
+  int64_t kc = e->sc->kc, groups = batches * npanels * e->nkb, rows = 0;
+  int64_t *offs = ir_arena_alloc(&s->arena, (size_t)(groups + 1) * sizeof *offs);
+  int32_t *kidx = ir_arena_alloc(&s->arena, (size_t)(batches * panel / w + 1) * sizeof *kidx);
+  float *vals = ir_arena_alloc(&s->arena, (size_t)(batches * panel + w) * sizeof *vals);
+  int64_t q = 0;
+  for (int64_t b = 0; b < batches; b++)
+    for (int64_t j = 0; j < npanels; j++)
+      for (int64_t pb = 0; pb < e->nkb; pb++) {
+        offs[q++] = rows;
+        for (int64_t k = pb * kc; k < g->K && k < (pb + 1) * kc; k++) {
+          const float *row = p + b * panel + (j * g->K + k) * w;
+          bool nz = false;
+          for (int l = 0; l < w; l++) nz |= row[l] != 0;
+          if (!nz) continue;
+          memcpy(vals + rows * w, row, (size_t)w * sizeof *vals);
+          kidx[rows++] = (int32_t)(k - pb * kc);
+        }
+      }
+  offs[q] = rows;
+  compact c;
+  char name[200];
+  snprintf(name, sizeof name, "%s.nz", gname);
+  c.vals = cg_const_global(s, name, vals, (rows ? rows : 1) * w * 4);
+  snprintf(name, sizeof name, "%s.k", gname);
+  c.kidx = cg_const_global(s, name, kidx, (rows ? rows : 1) * 4);
+  snprintf(name, sizeof name, "%s.rows", gname);
+  c.offs = cg_const_global(s, name, offs, (groups + 1) * 8);
+  return c;
+}
+
 kiln_status cg_gemm_emit(cg_state *s, int32_t n, const cg_gemm *g, const cg_schedule *sc) {
   cg_target_caps caps = cg_caps_of(s->target);
   const char *bad = cg_schedule_check(&caps, sc);
@@ -354,7 +449,15 @@ kiln_status cg_gemm_emit(cg_state *s, int32_t n, const cg_gemm *g, const cg_sche
                       sc->mr, &bytes);
     e.a_panel = ceil_div(g->M, sc->mr) * g->K * sc->mr;
     snprintf(gname, sizeof gname, "const.%s.A%dx%lld", g->name, sc->mr, (long long)g->K);
-    e.a = cg_const_global(s, gname, p, bytes);
+    if (g->a_skip_zero_rows && !g->b_skip_zero_rows) {
+      e.nkb = ceil_div(g->K, sc->kc);
+      e.npanels = ceil_div(g->M, sc->mr);
+      compact c = compact_rows(&e, p, gname, sc->mr, batches, e.npanels, e.a_panel);
+      e.a = c.vals, e.bkidx = c.kidx, e.boffs = c.offs;
+      e.a_sparse = true;
+    } else {
+      e.a = cg_const_global(s, gname, p, bytes);
+    }
   }
   if (g->b_kind == CG_OPND_PANELS) {
     int64_t bytes;
@@ -367,7 +470,14 @@ kiln_status cg_gemm_emit(cg_state *s, int32_t n, const cg_gemm *g, const cg_sche
                       g->b_data_rs, sc->nr, &bytes);
     e.b_panel = ceil_div(g->N, sc->nr) * g->K * sc->nr;
     snprintf(gname, sizeof gname, "const.%s.B%lldx%d", g->name, (long long)g->K, sc->nr);
-    e.b = cg_const_global(s, gname, p, bytes);
+    if (g->b_skip_zero_rows) {
+      e.nkb = ceil_div(g->K, sc->kc);
+      e.npanels = ceil_div(g->N, sc->nr);
+      compact c = compact_rows(&e, p, gname, sc->nr, g->b_data_batches, e.npanels, e.b_panel);
+      e.b = c.vals, e.bkidx = c.kidx, e.boffs = c.offs;
+    } else {
+      e.b = cg_const_global(s, gname, p, bytes);
+    }
   }
   if (g->bias_data) {
     int64_t cnt = g->bias_per_row ? g->M : g->N;
@@ -426,8 +536,10 @@ kiln_status cg_gemm_emit(cg_state *s, int32_t n, const cg_gemm *g, const cg_sche
   cg_unravel(s, bidx, g->batch_rank, g->batch_dims, idx);
   LLVMValueRef aoff = cg_dot_strides(s, g->batch_rank, idx, g->a_bstr);
   e.a_off = g->a_kind == CG_OPND_PANELS ? cg_mulc(s, aoff, e.a_panel) : aoff;
+  e.abatch = aoff;
   LLVMValueRef boff = cg_dot_strides(s, g->batch_rank, idx, g->b_bstr);
   e.b_off = g->b_kind == CG_OPND_PANELS ? cg_mulc(s, boff, e.b_panel) : boff;
+  e.bbatch = boff;
   e.c_off = cg_dot_strides(s, g->batch_rank, idx, g->c_bstr);
   e.bias_off = cg_dot_strides(s, g->batch_rank, idx, g->bias_bstr);
   LLVMValueRef m0 = cg_mulc(s, ib, mc), m1 = cg_min(s, cg_addc(s, m0, mc), cg_i64(s, g->M));
@@ -438,6 +550,7 @@ kiln_status cg_gemm_emit(cg_state *s, int32_t n, const cg_gemm *g, const cg_sche
   int64_t nk = ceil_div(g->K, sc->kc);
   cg_loop pc = cg_for_n(s, nk);
   e.pc = cg_mulc(s, pc.i, sc->kc);
+  e.pcb = pc.i;
   e.kcb = cg_min(s, cg_i64(s, sc->kc), cg_sub(s, cg_i64(s, g->K), e.pc));
   e.first = LLVMBuildICmp(s->b, LLVMIntEQ, pc.i, cg_i64(s, 0), "first");
   e.last = LLVMBuildICmp(s->b, LLVMIntEQ, pc.i, cg_i64(s, nk - 1), "last");

@@ -60,6 +60,8 @@ typedef struct cg_gemm {
   int a_in;                  /* STRIDED: node input holding A */
   int64_t a_rs, a_cs;
   bool a_packed;             /* PANELS: a_data is already in panels of mr (layout PACKED) */
+  bool a_skip_zero_rows;     /* PANELS: as b_skip_zero_rows, for A's panels (mr weights
+                              * of one k): a 1x1 convolution's sparse weights */
   const float *a_data;       /* PANELS: A as [batches of A][M][K] row-major... */
   int64_t a_data_rs, a_data_cs;  /* ...with these strides within one batch */
   /* B */
@@ -70,6 +72,10 @@ typedef struct cg_gemm {
   const float *b_data;       /* PANELS: B with these strides within one batch */
   int64_t b_data_rs, b_data_cs;
   int64_t b_data_batches;    /* PANELS: distinct batches of B held in b_data */
+  bool b_skip_zero_rows;     /* PANELS: the k-steps whose panel row (nr weights) is all
+                              * zero are left out at compile time: each panel keeps
+                              * its nonzero rows and their k as constant lists (sparse
+                              * weights, docs/sparsity.md) */
   cg_im2col conv;            /* IM2COL */
   /* C */
   int c_out;                 /* node output holding C */
@@ -94,6 +100,21 @@ enum { CG_GEMM_MIN_CHANNELS = 8, CG_GEMM_MIN_COLUMNS = 8 };
  * axis of its weight (input 1) the kernel packs into panels, or -1 when
  * the weight cannot be packed in the IR (not a constant, batched, grouped). */
 bool cg_gemm_shape_of(const ir_graph *g, ir_node_id n, cg_gemm_shape *sh, int *weight_axis);
+/* Sparse weights: the dense kernel with zero panel rows skipped
+ * (b_skip_zero_rows) is chosen for node n when its weight carries a
+ * sparsity fact and at most this fraction of its rows of `lanes` weights
+ * (the panel rows at nr = lanes) hold a nonzero; the dense kernel's wider
+ * register block does more work per load, so the rows skipped must pay
+ * for it. */
+#define CG_SPARSE_MAX_ROW_DENSITY 0.5
+/* The fraction of rows of `lanes` weights of node n's constant 2-D B [K, N]
+ * that hold a nonzero, for a MatMul-shaped GEMM node whose weight has a
+ * sparsity fact; -1 when the sparse path does not apply. */
+double cg_sparse_row_density(const ir_graph *g, ir_node_id n, int lanes);
+/* The same for a 1x1 stride-1 convolution (no groups) whose weight W [M, C]
+ * is A: the fraction of runs of `mr` output channels at one input channel
+ * that hold a nonzero; -1 when the sparse path does not apply. */
+double cg_sparse_col_density(const ir_graph *g, ir_node_id n, int mr);
 /* Packs a row-major f32 tensor into panels of w along `axis` (the PACKED
  * layout of ir.h; out holds ir_packed_numel elements). */
 void cg_pack_panels_f32(const float *x, const ir_shape *shape, int axis, int w, float *out);

@@ -52,6 +52,44 @@ bool cg_gemm_shape_of(const ir_graph *g, ir_node_id n, cg_gemm_shape *sh, int *w
   return false;
 }
 
+double cg_sparse_row_density(const ir_graph *g, ir_node_id n, int lanes) {
+  cg_gemm_shape sh;
+  int axis;
+  if (lanes < 1 || !cg_gemm_shape_of(g, n, &sh, &axis) || axis != 1) return -1;
+  ir_value_id w = g->nodes[n].inputs[1];
+  const ir_value *wv = &g->values[w];
+  const float *x = ir_const_data(g, w);
+  if (!x || wv->sparsity.kind == IR_SPARSE_DENSE || wv->layout.kind != IR_LAYOUT_PLAIN) return -1;
+  int64_t K = wv->shape.dims[0], N = wv->shape.dims[1], rows = 0, live = 0;
+  for (int64_t k = 0; k < K; k++)
+    for (int64_t j = 0; j < N; j += lanes) {
+      bool nz = false;
+      for (int64_t c = j; c < j + lanes && c < N; c++) nz |= x[k * N + c] != 0;
+      rows++;
+      live += nz;
+    }
+  return rows ? (double)live / (double)rows : -1;
+}
+
+double cg_sparse_col_density(const ir_graph *g, ir_node_id n, int mr) {
+  cg_gemm_shape sh;
+  int axis;
+  if (mr < 1 || !cg_gemm_shape_of(g, n, &sh, &axis) || axis != 0 || sh.b_runtime_pack) return -1;
+  ir_value_id w = g->nodes[n].inputs[1];
+  const ir_value *wv = &g->values[w];
+  const float *x = ir_const_data(g, w);
+  if (!x || wv->sparsity.kind == IR_SPARSE_DENSE || wv->layout.kind != IR_LAYOUT_PLAIN) return -1;
+  int64_t M = sh.M, K = sh.K, runs = 0, live = 0;
+  for (int64_t m0 = 0; m0 < M; m0 += mr)
+    for (int64_t k = 0; k < K; k++) {
+      bool nz = false;
+      for (int64_t m = m0; m < m0 + mr && m < M; m++) nz |= x[m * K + k] != 0;
+      runs++;
+      live += nz;
+    }
+  return runs ? (double)live / (double)runs : -1;
+}
+
 void cg_pack_panels_f32(const float *x, const ir_shape *shape, int axis, int w, float *out) {
   int64_t numel = ir_shape_numel(shape), d = shape->dims[axis];
   int64_t inner = 1; /* elements after the axis */
