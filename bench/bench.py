@@ -14,8 +14,10 @@ thread count, the benchmark:
    result is flagged and makes the exit status 1);
 3. warms both up, then times them in alternating blocks (ORT then kiln,
    kiln then ORT, ...) so that drift in the machine's load hits both; each
-   block starts with one untimed run that re-warms the caches the other
-   process just evicted.  The medians of all timed runs are compared.
+   block starts after a 50 ms pause (ORT's threads spin on for milliseconds
+   after its runs and would take a core from the next block) and with one
+   untimed run that re-warms the caches the other process just evicted.
+   The medians of all timed runs are compared.
 
 The fp32 peak comes from bench/peak_flops.c (independent FMA chains in
 registers at the host's widest vector width), measured at the start and at
@@ -91,6 +93,12 @@ ELEM = {1: ("float32", "float32"), 7: ("int64", "int64"), 6: ("int32", "int32"),
 ERR_LIMIT = 1e-4  # the models suite's bound against torch (docs/testing.md)
 MIN_RUNS = 5      # timed runs a side, whatever --budget says
 REWARM_MS = 200   # runs shorter than this get an untimed run at each block's start
+# Pause before each timed block.  ONNX Runtime's pool threads keep spinning
+# for milliseconds after a run (its allow_spinning default), so a block
+# right after an ORT block ran with a core taken: kiln's GPT d256 at two
+# threads measured 3.0-5.0 ms there, 2.56 ms after a 20 ms pause (ORT's own
+# time unchanged at 2.3 ms).  Both sides get the same pause.
+SETTLE_S = 0.05
 
 
 # ---------------------------------------------------------------- models
@@ -348,6 +356,7 @@ def interleave(ort, kiln, runs, rounds, rewarm):
     for r, n in enumerate(per):
         order = [(ort, t_ort), (kiln, t_kiln)]
         for w, acc in (order if r % 2 == 0 else order[::-1]):
+            time.sleep(SETTLE_S)
             if rewarm:
                 w.times(1)
             acc += w.times(n)
@@ -725,6 +734,7 @@ def bench_int8(args, name):
             for r, nrun in enumerate(per):  # rotate the order block by block
                 for k in range(len(workers)):
                     j = (k + r) % len(workers)
+                    time.sleep(SETTLE_S)
                     if warm < REWARM_MS:
                         workers[j].times(1)
                     times[j] += workers[j].times(nrun)
