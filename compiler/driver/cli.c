@@ -514,7 +514,7 @@ static const drv_option options[] = {
     {"--data", NULL, "DIR", QUANT | DRV_BENCH | DRV_CALIBRATE, set_data,
      "calibration samples (NNN.npy / NNN.pb, or a folder per sample; --prune wanda too)"},
     {"--method", NULL, "METHOD", QUANT | DRV_CALIBRATE, set_method,
-     "range from the samples: minmax (default), percentile[:P], entropy or mse"},
+     "range from the samples: percentile[:P] (default, P 99.99), minmax, entropy or mse"},
     {"--per-channel", NULL, NULL, QUANT, set_per_channel,
      "one weight scale per output channel (default)"},
     {"--per-tensor", NULL, NULL, QUANT, set_per_channel, "one weight scale per tensor"},
