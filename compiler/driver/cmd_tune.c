@@ -581,6 +581,7 @@ static kiln_status tune_kernel(tuner *t, const kernel *k, double seconds, cg_tun
   if (z.def_us < 0) {
     kiln_error(t->ctx, "tune: kernel '%s': a run failed", t->g->nodes[k->node].name);
     compiled_free(t->ctx, &z.def);
+    kiln_free(t->ctx, z.seen);
     return KILN_ERR_INVALID_MODEL;
   }
   z.ref_n = z.def.prog ? z.def.nsample : numel_of(&z.def.m->outputs[0]);
