@@ -110,6 +110,8 @@ typedef struct kiln_options {
   const char *prune_layers;   /* --prune-layers FILE.yaml: node name -> sparsity */
   bool prune_keep_ends;       /* --prune-keep-ends: first and last prunable layers stay dense */
   bool sparse_off;            /* --sparse off: no sparse facts or kernels for any weight */
+  bool conv_plain;            /* --conv-layout plain: no blocked activations (every
+                               * convolution on the GEMM kernel) */
   const char *sparsity_report;/* --sparsity-report FILE: per layer pattern, density, kernel */
 } kiln_options;
 

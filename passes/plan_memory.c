@@ -245,7 +245,10 @@ static void share(plan *p, bool slices) {
     for (int i = 0; i < nd->num_inputs; i++) {
       ir_value_id x = nd->inputs[i];
       if (x < 0 || !ir_mem_in_place_input(nd->op, i) || !in_ws(p, x) || lv->bytes[x] != lv->bytes[y] || lv->last[x] != s ||
-          ir_mem_numel(g, x) != ir_mem_numel(g, y))
+          ir_mem_numel(g, x) != ir_mem_numel(g, y) ||
+          /* an element's bytes move when the layouts differ (a plain
+           * residual of a blocked convolution output) */
+          g->values[x].layout.kind != g->values[y].layout.kind)
         continue;
       /* only between buffers of exactly this size */
       int64_t lo_x, hi_x, lo_y, hi_y;

@@ -23,11 +23,17 @@
  * and a file with no record at all for this CPU says so: a foreign
  * schedule is never applied, and a missing one never goes unnoticed.
  *
- * Activations stay plain row-major NCHW between kernels: the GEMM kernel
- * reads an image directly (1x1 convolutions) or gathers it block by block
- * (im2col into its scratch), so no reorder nodes are needed; a blocked
- * NCHWc activation layout for chains of convolutions is future work, for
- * which ir_layout already has the BLOCKED kind.
+ * Activations: first, every activation that a convolution the direct
+ * kernel can take (kernels/conv_nchwc.h) produces and that only such
+ * convolutions read is given the BLOCKED layout (NCHW16c on AVX-512);
+ * each convolution that reads or writes a blocked activation gets the
+ * direct kernel's schedule (`conv=direct`) and keeps its weights plain in
+ * the IR (the lowering packs them as [M/nr][C/L][kh][kw][L][nr]).  The
+ * first convolution of a chain reads its plain input and the last one
+ * writes its plain output itself, so no reorder nodes are needed.  Every
+ * other activation stays plain NCHW: the GEMM kernel reads an image in
+ * place (1x1 convolutions) or gathers it block by block (im2col).
+ * `--conv-layout plain` leaves every activation plain.
  *
  * Weights shared by several nodes are packed once per distinct panel width.
  */
@@ -35,6 +41,7 @@
 #include <string.h>
 
 #include "cg.h"
+#include "kernels/conv_nchwc.h"
 #include "kernels/gemm.h"
 #include "kernels/tuning.h"
 #include "passes.h"
@@ -95,6 +102,41 @@ static bool sparse_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *cap
   return true;
 }
 
+/* A convolution on the direct kernel: one that reads or writes a blocked
+ * activation, or whose given schedule asks for it.  Its schedule is the
+ * given one if valid, else the direct kernel's default policy; `kiln
+ * tune` does not search it yet, so --tuning records do not apply. */
+static bool direct_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const cg_target_caps *caps,
+                            int lanes, bool print) {
+  const char *given = ir_attr_string_or(g, n, "schedule", NULL);
+  cg_schedule t = {0};
+  bool asked = given && cg_schedule_parse(given, &t) && t.conv == CG_CONV_DIRECT;
+  if (!cg_nchwc_node(g, n) && !(asked && cg_nchwc_conv_of(g, n, lanes))) return false;
+  cg_nchwc_shape sh;
+  cg_nchwc_shape_of(g, n, &sh);
+  cg_schedule sc;
+  cg_nchwc_schedule_default(caps, &sh, &sc);
+  const char *source = "default";
+  if (given) {
+    cg_schedule t2 = sc;
+    const char *why = NULL;
+    if (!cg_schedule_parse(given, &t2)) why = "cannot be parsed";
+    else if (!(why = cg_schedule_check(caps, &t2)) && !(why = cg_nchwc_schedule_check(&sh, &t2)))
+      sc = t2, source = "given";
+    if (why) kiln_warn(ctx, "node '%s': schedule \"%s\" ignored: %s", g->nodes[n].name, given, why);
+  }
+  char text[160];
+  ir_set_attr_string(g, n, "schedule", cg_schedule_format(&sc, text, sizeof text));
+  if (print)
+    fprintf(stderr, "schedule %s (%s, direct, C=%lld M=%lld %lldx%lld -> %lldx%lld, kernel %lldx%lld, "
+            "%s -> %s): %s [%s]\n", g->nodes[n].name, ir_ops[g->nodes[n].op].name, (long long)sh.C,
+            (long long)sh.M, (long long)sh.H, (long long)sh.W, (long long)sh.OH, (long long)sh.OW,
+            (long long)sh.KH, (long long)sh.KW,
+            g->values[g->nodes[n].inputs[0]].layout.kind == IR_LAYOUT_BLOCKED ? "blocked" : "plain",
+            sh.out_plain ? "plain" : "blocked", text, source);
+  return true;
+}
+
 kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
   cg_target t;
   kiln_status st = cg_target_init(ctx, &t, opt->target, opt->cpu, opt->opt_level);
@@ -108,9 +150,15 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
   int threads = cg_tuning_threads(opt->threads), kernels = 0, missing = 0;
   char *untuned = NULL; /* names of the kernels without a record, comma-separated */
   size_t untuned_len = 0;
+  int lanes = caps.vector_bits >= 128 ? caps.vector_bits / 32 : 0;
+  if (lanes && !opt->conv_plain) cg_nchwc_plan(g, lanes);
   int32_t count = g->num_nodes;
   for (ir_node_id n = 0; n < count; n++) {
     if (g->nodes[n].dead) continue;
+    if (lanes && direct_schedule(ctx, g, n, &caps, lanes, opt->print_schedule)) {
+      kernels++;
+      continue;
+    }
     cg_gemm_shape sh;
     int axis;
     if (!cg_gemm_shape_of(g, n, &sh, &axis)) continue;

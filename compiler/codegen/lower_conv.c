@@ -50,6 +50,7 @@
 #include <string.h>
 
 #include "cg.h"
+#include "kernels/conv_nchwc.h"
 #include "kernels/depthwise.h"
 #include "kernels/gemm.h"
 
@@ -346,6 +347,15 @@ kiln_status lower_conv(cg_state *s, int32_t n) {
    * columns as B); depthwise ones have a kernel of their own; 3-d ones
    * and few channels per group keep the direct loops below */
   if (q.nsp <= 2 && cg_depthwise_of(s->g, n)) return cg_depthwise_emit(s, n, &q.win);
+  /* blocked activations, or a schedule that asks for it: the direct kernel */
+  cg_schedule dsc = {0};
+  const char *stext = ir_attr_string_or(s->g, n, "schedule", NULL);
+  bool direct = stext && cg_schedule_parse(stext, &dsc) && dsc.conv == CG_CONV_DIRECT;
+  if (cg_nchwc_node(s->g, n) || direct) {
+    if (!direct) return cg_unsupported(s, n, "blocked activations without a direct schedule "
+                                             "(reorder-layout sets it)");
+    return cg_nchwc_emit(s, n, &dsc);
+  }
   cg_gemm_shape gsh;
   if (q.nsp <= 2 && cg_gemm_shape_of(s->g, n, &gsh, NULL)) return emit_gemm(s, n, &q, wdata, fused);
   /* reorder-layout packs only what the GEMM kernel reads */

@@ -417,6 +417,12 @@ static int set_prune_keep_ends(kiln_ctx *ctx, drv_args *a, const char *opt, cons
   return 0;
 }
 
+static int set_conv_layout(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  if (strcmp(v, "blocked") && strcmp(v, "plain")) return bad(ctx, opt, v, "blocked or plain");
+  a->opt.conv_plain = !strcmp(v, "plain");
+  return 0;
+}
+
 static int set_sparse(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
   if (strcmp(v, "on") && strcmp(v, "off")) return bad(ctx, opt, v, "on or off");
   a->opt.sparse_off = !strcmp(v, "off");
@@ -482,6 +488,8 @@ static const drv_option options[] = {
      "per-layer sparsity under --prune: a map of node name to sparsity"},
     {"--prune-keep-ends", NULL, NULL, ALL_BUILD, set_prune_keep_ends,
      "--prune leaves the first and last prunable layers dense"},
+    {"--conv-layout", NULL, "blocked|plain", ALL_BUILD, set_conv_layout,
+     "activations of convolution chains in NCHWc blocks with the direct kernel (default), or plain NCHW"},
     {"--sparse", NULL, "on|off", ALL_BUILD, set_sparse,
      "record sparse weights (pruned, or mostly zero in the model) as IR facts (default on)"},
     {"--sparsity-report", NULL, "FILE", ALL_BUILD, set_sparsity_report,

@@ -589,6 +589,7 @@ void cg_schedule_for(cg_state *s, int32_t n, const cg_gemm_shape *shape, cg_sche
   const char *text = ir_attr_string_or(s->g, n, "schedule", NULL);
   if (text) {
     cg_schedule t = *out;
-    if (cg_schedule_parse(text, &t) && !cg_schedule_check(&caps, &t)) *out = t;
+    if (cg_schedule_parse(text, &t) && !cg_schedule_check(&caps, &t) && t.conv == CG_CONV_GEMM)
+      *out = t;
   }
 }

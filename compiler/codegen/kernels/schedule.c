@@ -120,9 +120,9 @@ const char *cg_schedule_check(const cg_target_caps *caps, const cg_schedule *s) 
 static const char *const par_names[] = {"mn", "n", "none"};
 
 char *cg_schedule_format(const cg_schedule *s, char *buf, size_t size) {
-  snprintf(buf, size, "mr=%d nr=%d kc=%lld mc=%lld nc=%lld lanes=%d unroll=%d par=%s", s->mr,
+  snprintf(buf, size, "mr=%d nr=%d kc=%lld mc=%lld nc=%lld lanes=%d unroll=%d par=%s%s", s->mr,
            s->nr, (long long)s->kc, (long long)s->mc, (long long)s->nc, s->lanes, s->unroll,
-           par_names[s->par]);
+           par_names[s->par], s->conv == CG_CONV_DIRECT ? " conv=direct" : "");
   return buf;
 }
 
@@ -148,6 +148,12 @@ bool cg_schedule_parse(const char *text, cg_schedule *out) {
       while (i < 3 && strcmp(val, par_names[i])) i++;
       if (i == 3) return false;
       s.par = (cg_par)i;
+      continue;
+    }
+    if (!strcmp(key, "conv")) {
+      if (!strcmp(val, "gemm")) s.conv = CG_CONV_GEMM;
+      else if (!strcmp(val, "direct")) s.conv = CG_CONV_DIRECT;
+      else return false;
       continue;
     }
     char *end;

@@ -19,6 +19,7 @@
  * and what cg_schedule_parse reads back):
  *
  *     mr=12 nr=32 kc=256 mc=96 nc=512 lanes=16 unroll=1 par=mn
+ *     mr=7 nr=32 kc=1152 mc=7 nc=64 lanes=16 unroll=1 par=mn conv=direct
  */
 #ifndef KILN_CG_SCHEDULE_H
 #define KILN_CG_SCHEDULE_H
@@ -37,6 +38,16 @@ typedef enum {
   CG_PAR_NONE,     /* one item */
 } cg_par;
 
+/* How a convolution is computed (MatMul and Gemm are always GEMM). */
+typedef enum {
+  CG_CONV_GEMM = 0, /* kernels/gemm.c: weights x image columns (im2col) */
+  CG_CONV_DIRECT,   /* kernels/conv_nchwc.c: blocked activations, read in
+                     * place.  The fields mean: mr pixels of an output row
+                     * x nr output channels in registers, kc = input
+                     * channels x taps per cache block, mc output rows and
+                     * nc output channels per parallel item. */
+} cg_conv_algo;
+
 typedef struct cg_schedule {
   int lanes;       /* fp32 lanes of one vector register */
   int mr, nr;      /* register block: mr rows x nr columns of accumulators
@@ -49,6 +60,7 @@ typedef struct cg_schedule {
   int64_t nc;      /* columns of B per parallel item (a multiple of nr) */
   int unroll;      /* copies of the k-step body per loop iteration */
   cg_par par;
+  cg_conv_algo conv; /* text: `conv=direct` (absent: gemm) */
 } cg_schedule;
 
 /* What the default policy needs to know about a GEMM-shaped kernel. */

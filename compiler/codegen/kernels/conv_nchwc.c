@@ -1,0 +1,462 @@
+/*
+ * conv_nchwc.c — direct convolution on blocked (NCHWc) activations.
+ *
+ * The GEMM kernel computes a convolution as weights x image columns: the
+ * vectors run along output pixels, and a KxK or strided convolution first
+ * gathers its columns (im2col) into scratch, 9x the input for a 3x3.  On
+ * the small planes of a network's late stages that layout wastes lanes (a
+ * 7x7 plane is 49 pixels: four 16-lane vectors hold 64) and the gather
+ * costs a fifth of the time.  Here the vectors run along output channels,
+ * as in oneDNN's and MLAS's NCHWc kernels:
+ *
+ *   activations  BLOCKED: [C/L][N][H][W][L], L = lanes (ir.h); a chain's
+ *                first input may be plain NCHW, its last output plain
+ *   weights      packed at compile time: [M/nr][C/L][KH][KW][L][nr]
+ *
+ *   for each parallel item (image, nc output channels, mc output rows):
+ *     for each K block (kc / (KH*KW*L) input channel blocks):   -- in order
+ *       for each output row, for each tile of mr pixels, for each nr panel:
+ *         acc[mr][nr/L] = first block ? residual or 0 : the output so far
+ *         for each input channel block cb, each kh inside the image:
+ *           for each kw (unrolled; the pixels it keeps inside the image
+ *           are known at compile time for the edge tiles):
+ *             for ci < L:  w[v] = weights(cb, kh, kw, ci, v)      (nr/L loads)
+ *                          acc[r][v] += x(cb, ih, iw(r, kw), ci) * w[v]
+ *         last block: + bias, activation, in registers; store
+ *
+ * The image is read in place: a pixel's L input channels are adjacent, so
+ * each broadcast walks one cache line.  Tiles stay inside one output row,
+ * so the tiles at the row's ends, where some kernel columns fall into
+ * the padding, are separate code that leaves those products out (no
+ * masks, no zero-filled copy); interior tiles are one loop.  Rows whose
+ * kernel row falls outside the image skip it (the range of valid kh is
+ * computed per row).
+ *
+ * Every output element sums over K blocks in order, and within one over
+ * (cb, kh, kw, ci) in order, whatever the split into items: results are
+ * bit-identical for every thread count.
+ */
+#include "kernels/conv_nchwc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/gemm.h"
+
+enum { NCHWC_MAX_MR = 14, NCHWC_MAX_NV = 4 };
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+static bool static_f32(const ir_graph *g, ir_value_id v) {
+  return v >= 0 && g->values[v].dtype == IR_F32 && ir_shape_is_static(&g->values[v].shape);
+}
+
+/* ---- which nodes, which values (IR only) ---------------------------------------- */
+bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes) {
+  const ir_node *nd = &g->nodes[n];
+  if (nd->dead || (nd->op != IR_OP_CONV && nd->op != IR_OP_FUSED_CONV) || nd->num_inputs < 2 ||
+      lanes < 4)
+    return false;
+  ir_value_id x = nd->inputs[0], w = nd->inputs[1], y = nd->outputs[0];
+  if (!static_f32(g, x) || !static_f32(g, w) || !static_f32(g, y) || !ir_const_data(g, w))
+    return false;
+  if (g->values[w].layout.kind != IR_LAYOUT_PLAIN || g->values[w].sparsity.kind != IR_SPARSE_DENSE)
+    return false;
+  const ir_shape *xs = &g->values[x].shape, *ws = &g->values[w].shape;
+  if (xs->rank != 4 || ws->rank != 4 || ir_attr_int_or(g, n, "group", 1) != 1) return false;
+  if (xs->dims[1] % lanes || ws->dims[0] % lanes || ws->dims[1] != xs->dims[1]) return false;
+  for (int i = 2; i < 4 && nd->num_inputs > i; i++) /* bias, residual */
+    if (nd->inputs[i] >= 0 && !static_f32(g, nd->inputs[i])) return false;
+  /* auto_pad is resolved into pads by then; the window attributes must be
+   * the plain 2-d ones */
+  const char *ap = ir_attr_string_or(g, n, "auto_pad", "NOTSET");
+  return !strcmp(ap, "NOTSET") || !strcmp(ap, "VALID");
+}
+
+int cg_nchwc_plan(ir_graph *g, int lanes) {
+  bool *ok = calloc((size_t)g->num_nodes + 1, 1);
+  for (ir_node_id n = 0; n < g->num_nodes; n++) ok[n] = cg_nchwc_conv_of(g, n, lanes);
+  /* readers: every use must be a direct convolution's image or residual */
+  bool *bad = calloc((size_t)g->num_values + 1, 1);
+  for (ir_node_id n = 0; n < g->num_nodes; n++) {
+    const ir_node *nd = &g->nodes[n];
+    if (nd->dead) continue;
+    for (int i = 0; i < nd->num_inputs; i++) {
+      ir_value_id v = nd->inputs[i];
+      if (v >= 0 && !(ok[n] && (i == 0 || i == 3))) bad[v] = true;
+    }
+  }
+  for (int i = 0; i < g->num_outputs; i++) bad[g->outputs[i]] = true;
+  int marked = 0;
+  for (ir_node_id n = 0; n < g->num_nodes; n++) {
+    if (!ok[n]) continue;
+    ir_value_id y = g->nodes[n].outputs[0];
+    ir_value *v = &g->values[y];
+    if (bad[y] || v->num_uses == 0 || v->layout.kind != IR_LAYOUT_PLAIN) continue;
+    v->layout = (ir_layout){.kind = IR_LAYOUT_BLOCKED, .block = lanes, .block2 = 1};
+    marked++;
+  }
+  free(ok);
+  free(bad);
+  return marked;
+}
+
+bool cg_nchwc_node(const ir_graph *g, ir_node_id n) {
+  const ir_node *nd = &g->nodes[n];
+  if (nd->op != IR_OP_CONV && nd->op != IR_OP_FUSED_CONV) return false;
+  bool blocked = g->values[nd->outputs[0]].layout.kind == IR_LAYOUT_BLOCKED;
+  for (int i = 0; i < nd->num_inputs; i++)
+    if (nd->inputs[i] >= 0 && g->values[nd->inputs[i]].layout.kind == IR_LAYOUT_BLOCKED) blocked = true;
+  return blocked;
+}
+
+void cg_nchwc_shape_of(const ir_graph *g, ir_node_id n, cg_nchwc_shape *sh) {
+  const ir_node *nd = &g->nodes[n];
+  const ir_shape *xs = &g->values[nd->inputs[0]].shape, *ws = &g->values[nd->inputs[1]].shape,
+                 *ys = &g->values[nd->outputs[0]].shape;
+  *sh = (cg_nchwc_shape){.N = xs->dims[0], .C = xs->dims[1], .M = ws->dims[0],
+                         .H = xs->dims[2], .W = xs->dims[3], .OH = ys->dims[2], .OW = ys->dims[3],
+                         .KH = ws->dims[2], .KW = ws->dims[3],
+                         .out_plain = g->values[nd->outputs[0]].layout.kind != IR_LAYOUT_BLOCKED};
+}
+
+/* ---- the schedule ---------------------------------------------------------------- */
+static double coverage(int64_t extent, int64_t b) {
+  return (double)extent / (double)(ceil_div(extent, b) * b);
+}
+
+void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape *sh,
+                               cg_schedule *out) {
+  cg_schedule s = {.unroll = 1, .par = CG_PAR_MN, .conv = CG_CONV_DIRECT};
+  s.lanes = caps->vector_bits >= 128 ? caps->vector_bits / 32 : 4;
+  int regs = caps->vector_regs > 0 ? caps->vector_regs : 16;
+  if (caps->vector_bits < 128) regs = regs / 4;
+  /* the register block: most FMAs per load among those whose accumulators,
+   * weight vectors and a broadcast fit the registers with one to spare,
+   * discounted by the pixels a row's last tile leaves idle; nr divides M
+   * (no channel tail) */
+  double best = -1;
+  for (int nv = 1; nv <= NCHWC_MAX_NV; nv++) {
+    if (sh->M % ((int64_t)nv * s.lanes)) continue;
+    for (int mr = 1; mr <= NCHWC_MAX_MR; mr++) {
+      int acc = mr * nv;
+      if (acc + nv + 1 > regs - 1 || acc > 28) continue;
+      double score = (double)acc / (double)(mr + nv) * coverage(sh->OW, mr);
+      if (score > best + 1e-9) best = score, s.mr = mr, s.nr = nv * s.lanes;
+    }
+  }
+  /* kc: whole input channel blocks, the weights of one K block (kc x nr
+   * floats) about 64 KiB so they stay in L2 while every tile of the item
+   * sweeps them; a plain output is one block (its partial sums would be
+   * re-read with scalar gathers) */
+  int64_t taps = sh->KH * sh->KW, cb = sh->C / s.lanes, per_cb = taps * s.lanes;
+  int64_t want = (64 << 10) / (per_cb * s.nr * 4);
+  if (want < 1) want = 1;
+  if (want > cb || sh->out_plain) want = cb;
+  int64_t nkb = ceil_div(cb, want);
+  s.kc = ceil_div(cb, nkb) * per_cb;
+  /* items: nc channels x mc rows, at least 8 when the shape allows, whole
+   * rows and as few splits of the rows as that needs */
+  s.nc = s.nr;
+  int64_t ocb = sh->M / s.nr;
+  int64_t groups = ceil_div(8, sh->N * ocb);
+  if (groups > sh->OH) groups = sh->OH;
+  if (groups < 1) groups = 1;
+  s.mc = ceil_div(sh->OH, groups);
+  *out = s;
+}
+
+const char *cg_nchwc_schedule_check(const cg_nchwc_shape *sh, const cg_schedule *sc) {
+  if (sc->conv != CG_CONV_DIRECT) return "not a direct convolution schedule";
+  if (sc->mr > NCHWC_MAX_MR) return "mr (pixels per tile) above 14";
+  if (sc->nr / sc->lanes > NCHWC_MAX_NV) return "nr above 4 vectors";
+  if (sh->M % sc->nr) return "nr must divide the output channels";
+  if (sh->C % sc->lanes) return "input channels must be whole blocks of lanes";
+  if (sc->kc % (sh->KH * sh->KW * sc->lanes)) return "kc must be whole blocks of lanes x taps";
+  if (sc->nc % sc->nr) return "nc must be a multiple of nr";
+  if (sc->unroll < 1 || sc->lanes % sc->unroll) return "unroll must divide lanes";
+  return NULL;
+}
+
+/* ---- the emitter ----------------------------------------------------------------- */
+typedef struct nchwc_emit {
+  cg_state *s;
+  const cg_schedule *sc;
+  cg_nchwc_shape q;
+  int64_t sh, sw, dh, dw, ph, pw;
+  int L, nv;
+  bool in_blocked, out_blocked, resid_blocked;
+  LLVMTypeRef vt;
+  LLVMValueRef x, w, y, bias, resid;  /* bases */
+  LLVMValueRef n, ocb;                /* this item's image and channel panel (of nr) */
+  LLVMValueRef cb0, cb1;              /* this K block's input channel blocks */
+  LLVMValueRef first, last;
+  cg_activation act;
+} nchwc_emit;
+
+/* Element offset of (image n, channel c, row h, column w) of a plane of
+ * C channels, H x W, in the blocked or plain layout. */
+static LLVMValueRef act_off(nchwc_emit *e, bool blocked, int64_t C, int64_t H, int64_t W,
+                            LLVMValueRef c, LLVMValueRef h, LLVMValueRef w) {
+  cg_state *s = e->s;
+  LLVMValueRef pix = cg_add(s, cg_mulc(s, h, W), w);
+  if (blocked) {
+    LLVMValueRef blk = cg_add(s, cg_mulc(s, cg_divc(s, c, e->L), e->q.N), e->n);
+    return cg_add(s, cg_mulc(s, cg_add(s, cg_mulc(s, blk, H * W), pix), e->L), cg_remc(s, c, e->L));
+  }
+  return cg_add(s, cg_mulc(s, cg_add(s, cg_mulc(s, e->n, C), c), H * W), pix);
+}
+
+/* A vector of L output-layout elements: channels c .. c+L-1 at one pixel. */
+static LLVMValueRef ld_chan(nchwc_emit *e, LLVMValueRef base, bool blocked, LLVMValueRef c,
+                            LLVMValueRef oh, LLVMValueRef ow) {
+  cg_state *s = e->s;
+  LLVMValueRef at = act_off(e, blocked, e->q.M, e->q.OH, e->q.OW, c, oh, ow);
+  if (blocked) {
+    LLVMValueRef v = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, base, at), "c");
+    LLVMSetAlignment(v, 4);
+    return v;
+  }
+  LLVMValueRef v = LLVMConstNull(e->vt);
+  int64_t plane = e->q.OH * e->q.OW;
+  for (int l = 0; l < e->L; l++)
+    v = LLVMBuildInsertElement(s->b, v, cg_load(s, IR_F32, base, cg_addc(s, at, l * plane)),
+                               cg_i32(s, l), "");
+  return v;
+}
+
+static void st_chan(nchwc_emit *e, LLVMValueRef c, LLVMValueRef oh, LLVMValueRef ow, LLVMValueRef v) {
+  cg_state *s = e->s;
+  LLVMValueRef at = act_off(e, e->out_blocked, e->q.M, e->q.OH, e->q.OW, c, oh, ow);
+  if (e->out_blocked) {
+    LLVMValueRef st = LLVMBuildStore(s->b, v, cg_gep(s, IR_F32, e->y, at));
+    LLVMSetAlignment(st, 4);
+    return;
+  }
+  int64_t plane = e->q.OH * e->q.OW;
+  for (int l = 0; l < e->L; l++)
+    cg_store(s, IR_F32, e->y, cg_addc(s, at, l * plane), LLVMBuildExtractElement(s->b, v, cg_i32(s, l), ""));
+}
+
+/* One tile: pixels ow0 .. ow0+mr-1 of row oh, all nr channels of the item's
+ * panel.  ow0s >= 0 is ow0 known at compile time (an edge tile: each kw
+ * keeps only the pixels inside the image); -1 is an interior tile. */
+static void tile(nchwc_emit *e, LLVMValueRef oh, LLVMValueRef kh0, LLVMValueRef kh1, LLVMValueRef ow0,
+                 int64_t ow0s, int mr) {
+  cg_state *s = e->s;
+  const cg_nchwc_shape *q = &e->q;
+  int L = e->L, nv = e->nv, nr = e->sc->nr;
+  LLVMValueRef acc[NCHWC_MAX_MR * NCHWC_MAX_NV];
+  LLVMValueRef c0 = cg_mulc(s, e->ocb, nr);
+  for (int i = 0; i < mr * nv; i++) acc[i] = cg_var(s, e->vt, LLVMConstNull(e->vt));
+  if (e->resid) {
+    cg_loop init = cg_if(s, e->first);
+    for (int r = 0; r < mr; r++)
+      for (int v = 0; v < nv; v++)
+        cg_set(s, acc[r * nv + v], ld_chan(e, e->resid, e->resid_blocked, cg_addc(s, c0, v * L), oh,
+                                           cg_addc(s, ow0, r)));
+    cg_end_if(s, &init);
+  }
+  cg_loop again = cg_if(s, LLVMBuildNot(s->b, e->first, ""));
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++)
+      cg_set(s, acc[r * nv + v], ld_chan(e, e->y, e->out_blocked, cg_addc(s, c0, v * L), oh,
+                                         cg_addc(s, ow0, r)));
+  cg_end_if(s, &again);
+
+  /* input: the pixel stride and the channel stride within a block */
+  int64_t pstride = e->in_blocked ? L : 1, cstride = e->in_blocked ? 1 : q->H * q->W;
+  cg_loop cb = cg_for(s, e->cb0, e->cb1);
+  cg_loop kh = cg_for(s, kh0, kh1);
+  LLVMValueRef ih = cg_addc(s, cg_add(s, cg_mulc(s, oh, e->sh), cg_mulc(s, kh.i, e->dh)), -e->ph);
+  /* x(cb, ih, iw = 0, ci = 0) */
+  LLVMValueRef xrow = act_off(e, e->in_blocked, q->C, q->H, q->W, cg_mulc(s, cb.i, L), ih, cg_i64(s, 0));
+  LLVMValueRef xcol = cg_mulc(s, cg_addc(s, cg_mulc(s, ow0, e->sw), -e->pw), pstride);
+  xrow = cg_add(s, xrow, xcol);
+  /* weights(ocb, cb, kh, kw = 0, ci = 0, 0) */
+  LLVMValueRef wrow = cg_mulc(
+      s, cg_add(s, cg_mulc(s, cg_add(s, cg_mulc(s, e->ocb, q->C / L), cb.i), q->KH), kh.i),
+      q->KW * L * nr);
+  for (int64_t kw = 0; kw < q->KW; kw++) {
+    /* the pixels r whose column iw = (ow0 + r)*sw + kw*dw - pw is inside */
+    int rlo = 0, rhi = mr;
+    if (ow0s >= 0) {
+      while (rlo < mr && (ow0s + rlo) * e->sw + kw * e->dw - e->pw < 0) rlo++;
+      while (rhi > rlo && (ow0s + rhi - 1) * e->sw + kw * e->dw - e->pw >= q->W) rhi--;
+      if (rlo >= rhi) continue;
+    }
+    int U = e->sc->unroll;
+    cg_loop ci = cg_for_n(s, L / U);
+    for (int u = 0; u < U; u++) {
+      LLVMValueRef c = cg_addc(s, cg_mulc(s, ci.i, U), u);
+      LLVMValueRef wv[NCHWC_MAX_NV];
+      LLVMValueRef wat = cg_add(s, cg_addc(s, wrow, kw * L * nr), cg_mulc(s, c, nr));
+      for (int v = 0; v < nv; v++) {
+        wv[v] = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->w, cg_addc(s, wat, v * L)), "w");
+        LLVMSetAlignment(wv[v], (unsigned)(L * 4 > 64 ? 64 : L * 4));
+      }
+      LLVMValueRef xat = cg_add(s, cg_addc(s, xrow, kw * e->dw * pstride), cg_mulc(s, c, cstride));
+      for (int r = rlo; r < rhi; r++) {
+        LLVMValueRef a = cg_splat(s, cg_load(s, IR_F32, e->x, cg_addc(s, xat, r * e->sw * pstride)),
+                                  (unsigned)L);
+        for (int v = 0; v < nv; v++)
+          cg_set(s, acc[r * nv + v], cg_fmuladd(s, a, wv[v], cg_get(s, e->vt, acc[r * nv + v])));
+      }
+    }
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(s->b);
+    cg_end(s, &ci);
+    cg_keep_loop(s, latch);
+  }
+  cg_end(s, &kh);
+  cg_end(s, &cb);
+
+  cg_loop fin = cg_if(s, e->last);
+  for (int v = 0; v < nv; v++) {
+    LLVMValueRef bv = NULL;
+    if (e->bias) {
+      bv = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->bias, cg_addc(s, c0, v * L)), "b");
+      LLVMSetAlignment(bv, 4);
+    }
+    for (int r = 0; r < mr; r++) {
+      LLVMValueRef a = cg_get(s, e->vt, acc[r * nv + v]);
+      if (bv) a = LLVMBuildFAdd(s->b, a, bv, "");
+      if (e->act.op != IR_OP_COUNT) a = cg_apply_activation(s, &e->act, a);
+      cg_set(s, acc[r * nv + v], a);
+    }
+  }
+  cg_end_if(s, &fin);
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++)
+      st_chan(e, cg_addc(s, c0, v * L), oh, cg_addc(s, ow0, r), cg_get(s, e->vt, acc[r * nv + v]));
+}
+
+/* A tile starting at column ow0 is interior when every kernel column of
+ * every pixel lands inside the image. */
+static bool interior(const nchwc_emit *e, int64_t ow0, int mr) {
+  return ow0 * e->sw - e->pw >= 0 && (ow0 + mr - 1) * e->sw + (e->q.KW - 1) * e->dw - e->pw < e->q.W;
+}
+
+/* All tiles of output row oh. */
+static void row(nchwc_emit *e, LLVMValueRef oh) {
+  cg_state *s = e->s;
+  int mr = e->sc->mr;
+  int64_t OW = e->q.OW, full = OW / mr;
+  /* the kernel rows inside the image: ih = oh*sh + kh*dh - ph in [0, H) */
+  LLVMValueRef kh0, kh1;
+  cg_valid_range(s, cg_addc(s, cg_mulc(s, oh, e->sh), -e->ph), e->dh, e->q.KH, 0, e->q.H, &kh0, &kh1);
+  /* interior full tiles form one run [tlo, thi) between the edge tiles */
+  int64_t tlo = 0, thi = full;
+  while (tlo < full && !interior(e, tlo * mr, mr)) tlo++;
+  while (thi > tlo && !interior(e, (thi - 1) * mr, mr)) thi--;
+  for (int64_t t = 0; t < tlo; t++) tile(e, oh, kh0, kh1, cg_i64(s, t * mr), t * mr, mr);
+  if (thi > tlo) {
+    cg_loop t = cg_for(s, cg_i64(s, tlo), cg_i64(s, thi));
+    tile(e, oh, kh0, kh1, cg_mulc(s, t.i, mr), -1, mr);
+    cg_end(s, &t);
+  }
+  for (int64_t t = thi > tlo ? thi : tlo; t < full; t++) tile(e, oh, kh0, kh1, cg_i64(s, t * mr), t * mr, mr);
+  if (OW % mr) tile(e, oh, kh0, kh1, cg_i64(s, full * mr), full * mr, (int)(OW % mr));
+}
+
+/* [M/nr][C/L][KH][KW][L][nr] from W [M][C][KH][KW]. */
+static float *pack_weights(cg_state *s, const float *w, const cg_nchwc_shape *q, int L, int nr,
+                           int64_t *bytes) {
+  int64_t taps = q->KH * q->KW, n = q->M * q->C * taps;
+  float *p = ir_arena_alloc(&s->arena, (size_t)n * sizeof *p + 64);
+  for (int64_t m = 0; m < q->M; m++)
+    for (int64_t c = 0; c < q->C; c++)
+      for (int64_t t = 0; t < taps; t++)
+        p[((((m / nr) * (q->C / L) + c / L) * taps + t) * L + c % L) * nr + m % nr] =
+            w[(m * q->C + c) * taps + t];
+  *bytes = n * 4;
+  return p;
+}
+
+kiln_status cg_nchwc_emit(cg_state *s, int32_t n, const cg_schedule *sc) {
+  nchwc_emit e = {.s = s, .sc = sc, .L = sc->lanes, .nv = sc->nr / sc->lanes};
+  cg_nchwc_shape_of(s->g, n, &e.q);
+  const char *bad = cg_nchwc_schedule_check(&e.q, sc);
+  if (bad) return cg_unsupported(s, n, "direct convolution schedule: %s", bad);
+  const cg_nchwc_shape *q = &e.q;
+  ir_value_id x = cg_in(s, n, 0), y = cg_out(s, n, 0);
+  cg_window win;
+  kiln_status st = cg_window_init(s, n, cg_shape(s, x), cg_shape(s, y), cg_shape(s, cg_in(s, n, 1))->dims + 2, &win);
+  if (st) return st;
+  e.sh = win.stride[0], e.sw = win.stride[1], e.dh = win.dilation[0], e.dw = win.dilation[1];
+  e.ph = win.pad_begin[0], e.pw = win.pad_begin[1];
+  e.in_blocked = s->g->values[x].layout.kind == IR_LAYOUT_BLOCKED;
+  e.out_blocked = s->g->values[y].layout.kind == IR_LAYOUT_BLOCKED;
+  for (int i = 0; i < 4; i++) {
+    const ir_layout *l = i == 1 ? NULL : i < s->g->nodes[n].num_inputs && cg_in(s, n, i) >= 0
+                                             ? &s->g->values[cg_in(s, n, i)].layout : NULL;
+    if (l && l->kind == IR_LAYOUT_BLOCKED && l->block != e.L)
+      return cg_unsupported(s, n, "blocked input %d has blocks of %d, the schedule's lanes are %d", i,
+                            l->block, e.L);
+  }
+  if (e.out_blocked && s->g->values[y].layout.block != e.L)
+    return cg_unsupported(s, n, "blocked output has blocks of %d, the schedule's lanes are %d",
+                          s->g->values[y].layout.block, e.L);
+  e.act.op = IR_OP_COUNT;
+  e.act.node = -1;
+  cg_gemm fused;
+  cg_gemm_init(&fused);
+  if (s->g->nodes[n].op == IR_OP_FUSED_CONV) {
+    if ((st = cg_fused_epilogue(s, n, &fused))) return st;
+    e.act = fused.act;
+  } else if (cg_in(s, n, 2) >= 0) {
+    fused.bias_in = 2;
+  }
+  e.vt = LLVMVectorType(s->t_f32, (unsigned)e.L);
+
+  int64_t wbytes;
+  const float *wp = pack_weights(s, ir_const_data(s->g, cg_in(s, n, 1)), q, e.L, sc->nr, &wbytes);
+  char gname[200];
+  snprintf(gname, sizeof gname, "const.%s.nchwc%d", s->g->values[cg_in(s, n, 1)].name, sc->nr);
+  LLVMValueRef wglob = cg_const_global(s, gname, wp, wbytes);
+
+  int64_t ocb_n = q->M / sc->nr, per_item_ocb = sc->nc / sc->nr;
+  int64_t cgroups = ceil_div(ocb_n, per_item_ocb), rgroups = ceil_div(q->OH, sc->mc);
+  int64_t items = sc->par == CG_PAR_NONE ? 1 : q->N * cgroups * rgroups;
+  int64_t flops = 2 * q->N * q->M * q->OH * q->OW * q->C * q->KH * q->KW;
+  cg_kernel *k = cg_kernel_begin(s, n, items, flops / items + 1);
+  e.x = k->in[0], e.y = k->out[0], e.w = wglob;
+  if (fused.bias_in >= 0) e.bias = k->in[fused.bias_in];
+  if (fused.resid_in >= 0) {
+    e.resid = k->in[fused.resid_in];
+    e.resid_blocked = s->g->values[cg_in(s, n, fused.resid_in)].layout.kind == IR_LAYOUT_BLOCKED;
+  }
+
+  cg_loop item = cg_for(s, k->begin, k->end);
+  cg_loop all = {0};
+  LLVMValueRef it = item.i;
+  if (sc->par == CG_PAR_NONE) {
+    all = cg_for_n(s, q->N * cgroups * rgroups);
+    it = all.i;
+  }
+  /* item -> (image, channel group, row group), rows fastest: neighbouring
+   * items share a channel group's weights */
+  e.n = cg_divc(s, it, cgroups * rgroups);
+  LLVMValueRef rest = cg_remc(s, it, cgroups * rgroups);
+  LLVMValueRef cgi = cg_divc(s, rest, rgroups), rg = cg_remc(s, rest, rgroups);
+  LLVMValueRef oh0 = cg_mulc(s, rg, sc->mc), oh1 = cg_min(s, cg_addc(s, oh0, sc->mc), cg_i64(s, q->OH));
+  LLVMValueRef p0 = cg_mulc(s, cgi, per_item_ocb);
+  LLVMValueRef p1 = cg_min(s, cg_addc(s, p0, per_item_ocb), cg_i64(s, ocb_n));
+
+  int64_t cbs = sc->kc / (q->KH * q->KW * e.L), ncb = q->C / e.L, nkb = ceil_div(ncb, cbs);
+  cg_loop pc = cg_for_n(s, nkb);
+  e.cb0 = cg_mulc(s, pc.i, cbs);
+  e.cb1 = cg_min(s, cg_addc(s, e.cb0, cbs), cg_i64(s, ncb));
+  e.first = LLVMBuildICmp(s->b, LLVMIntEQ, pc.i, cg_i64(s, 0), "first");
+  e.last = LLVMBuildICmp(s->b, LLVMIntEQ, pc.i, cg_i64(s, nkb - 1), "last");
+  cg_loop ohl = cg_for(s, oh0, oh1);
+  cg_loop pl = cg_for(s, p0, p1);
+  e.ocb = pl.i;
+  row(&e, ohl.i);
+  cg_end(s, &pl);
+  cg_end(s, &ohl);
+  cg_end(s, &pc);
+  if (sc->par == CG_PAR_NONE) cg_end(s, &all);
+  cg_end(s, &item);
+  cg_kernel_end(s, k);
+  return KILN_OK;
+}

@@ -1,0 +1,56 @@
+/*
+ * conv_nchwc.h — the direct convolution kernel on blocked activations
+ * (kernels/conv_nchwc.c), and the plan that decides which activations of
+ * a graph are blocked.
+ *
+ * A chain of convolutions (ResNet's body) keeps its activations in the
+ * BLOCKED layout of ir.h, NCHW16c on AVX-512: channels in blocks of one
+ * vector, innermost.  A convolution whose input or output is blocked is
+ * computed by the direct kernel: vectors along output channels, a register
+ * block of pixels of one output row, the input read in place (no im2col),
+ * every edge resolved at compile time.  The kernel also reads a plain
+ * input and writes a plain output, so a chain's first and last
+ * convolutions do the layout change themselves and the graph needs no
+ * reorder nodes.
+ */
+#ifndef KILN_CG_CONV_NCHWC_H
+#define KILN_CG_CONV_NCHWC_H
+
+#include "cg.h"
+#include "kernels/schedule.h"
+
+/* What the direct kernel's default policy reads. */
+typedef struct cg_nchwc_shape {
+  int64_t N, C, M;           /* images, input and output channels */
+  int64_t H, W, OH, OW;
+  int64_t KH, KW;
+  bool out_plain;            /* the output is written plain (a chain's end) */
+} cg_nchwc_shape;
+
+/* True if node n (Conv or FusedConv) can be computed by the direct kernel
+ * with `lanes` f32 lanes: 2-d, one group, static f32 shapes, constant
+ * plain weights, input and output channels multiples of lanes.  Reads the
+ * IR only. */
+bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes);
+/* Marks every activation that is produced by such a convolution and read
+ * only by such convolutions (as the image, input 0, or the residual,
+ * input 3), and is not a graph output, as BLOCKED (block = lanes, axis 1).
+ * Returns how many values it marked. */
+int cg_nchwc_plan(ir_graph *g, int lanes);
+/* True if node n reads or writes a blocked activation: it must be (and
+ * can be) computed by the direct kernel. */
+bool cg_nchwc_node(const ir_graph *g, ir_node_id n);
+/* The problem of such a node. */
+void cg_nchwc_shape_of(const ir_graph *g, ir_node_id n, cg_nchwc_shape *sh);
+/* The default schedule of the direct kernel (conv = direct): mr pixels of
+ * a row by nr output channels in registers, kc input channels x taps per
+ * cache block, mc output rows and nc output channels per parallel item. */
+void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape *sh,
+                               cg_schedule *out);
+/* Checks a conv = direct schedule against the problem (nr divides M, kc
+ * whole channel blocks); NULL if valid. */
+const char *cg_nchwc_schedule_check(const cg_nchwc_shape *sh, const cg_schedule *sc);
+/* Emits node n's kernel under schedule sc. */
+kiln_status cg_nchwc_emit(cg_state *s, int32_t n, const cg_schedule *sc);
+
+#endif /* KILN_CG_CONV_NCHWC_H */
