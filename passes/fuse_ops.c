@@ -24,6 +24,10 @@
  * into the weights and bias (y = s*(conv(x) + b - mean) + beta with
  * s = gamma / sqrt(var + eps)): exact up to rounding, and the BN disappears.
  *
+ * First, the Gelu that exporters spell out, x * 0.5 * (1 + erf(x / sqrt 2))
+ * in five elementwise nodes (PyTorch's nn.GELU before opset 20), becomes
+ * one Gelu node, so it can join the chain as its activation.
+ *
  * A link of the chain is taken only when the intermediate value has no
  * other reader and is not a graph output, and only where the fused kernel
  * exists: f32, a convolution the GEMM kernel handles (1-d or 2-d, constant
@@ -294,6 +298,75 @@ stop:
   f->fused_nodes += nabs;
 }
 
+/* ---- Gelu spelled out ---------------------------------------------------------- */
+/* v is a scalar constant within a relative 1e-6 of want. */
+static bool const_near(const ir_graph *g, ir_value_id v, double want) {
+  double c;
+  return v >= 0 && ir_const_scalar(g, v, &c) && fabs(c - want) <= 1e-6 * fabs(want);
+}
+
+/* Node n is a binary `op` of x and a constant near c (either order). */
+static bool op_with_const(const ir_graph *g, ir_node_id n, ir_op op, ir_value_id x, double c) {
+  if (n < 0 || g->nodes[n].dead || g->nodes[n].op != op || g->nodes[n].num_inputs != 2) return false;
+  const ir_value_id *in = g->nodes[n].inputs;
+  if (op == IR_OP_DIV) return in[0] == x && const_near(g, in[1], c);
+  return (in[0] == x && const_near(g, in[1], c)) || (in[1] == x && const_near(g, in[0], c));
+}
+
+/* erf node e inside x * 0.5 * (1 + erf(x / sqrt 2)), in either order of the
+ * two Muls, every intermediate read once: the final Mul becomes Gelu(x),
+ * the other four nodes die.  Returns true if it rewrote. */
+static bool gelu_from_erf(fuse_state *f, ir_node_id e) {
+  ir_graph *g = f->g;
+  ir_value_id d = g->nodes[e].inputs[0];
+  ir_node_id dn = g->values[d].producer;
+  if (dn < 0 || only_reader(f, d) != e || g->nodes[dn].num_inputs != 2) return false;
+  /* x / sqrt 2, x * (1 / sqrt 2) or (1 / sqrt 2) * x */
+  ir_value_id x = g->nodes[dn].inputs[0];
+  if (!op_with_const(g, dn, IR_OP_DIV, x, M_SQRT2) && !op_with_const(g, dn, IR_OP_MUL, x, M_SQRT1_2)) {
+    x = g->nodes[dn].inputs[1];
+    if (!op_with_const(g, dn, IR_OP_MUL, x, M_SQRT1_2)) return false;
+  }
+  if (!is_f32(g, x)) return false;
+  ir_node_id a = only_reader(f, g->nodes[e].outputs[0]);
+  if (!op_with_const(g, a, IR_OP_ADD, g->nodes[e].outputs[0], 1.0)) return false;
+  ir_value_id av = g->nodes[a].outputs[0];
+  ir_node_id m = only_reader(f, av);
+  if (m < 0 || g->nodes[m].op != IR_OP_MUL || g->nodes[m].num_inputs != 2) return false;
+  ir_value_id other = g->nodes[m].inputs[0] == av ? g->nodes[m].inputs[1] : g->nodes[m].inputs[0];
+  ir_node_id last, half;
+  if (other == x) { /* (x * (1 + erf)) * 0.5 */
+    half = m;
+    last = only_reader(f, g->nodes[m].outputs[0]);
+    if (!op_with_const(g, last, IR_OP_MUL, g->nodes[m].outputs[0], 0.5)) return false;
+  } else { /* (x * 0.5) * (1 + erf) */
+    half = g->values[other].producer;
+    last = m;
+    if (only_reader(f, other) != m || !op_with_const(g, half, IR_OP_MUL, x, 0.5)) return false;
+  }
+  ir_value_id y = g->nodes[last].outputs[0];
+  if (!is_f32(g, y) || !ir_shape_equal(&g->values[y].shape, &g->values[x].shape)) return false;
+  ir_node *ln = &g->nodes[last];
+  ln->op = IR_OP_GELU;
+  ln->inputs = ir_arena_dup(&g->arena, &x, sizeof x);
+  ln->num_inputs = 1;
+  ln->num_attrs = 0;
+  ln->attrs = NULL;
+  g->nodes[dn].dead = g->nodes[e].dead = g->nodes[a].dead = g->nodes[half].dead = true;
+  return true;
+}
+
+static void find_readers(fuse_state *f) {
+  ir_graph *g = f->g;
+  ir_graph_recount_uses(g);
+  for (int32_t v = 0; v < g->num_values; v++) f->consumer[v] = IR_NONE;
+  for (ir_node_id n = 0; n < g->num_nodes; n++) {
+    if (g->nodes[n].dead) continue;
+    for (int i = 0; i < g->nodes[n].num_inputs; i++)
+      if (g->nodes[n].inputs[i] >= 0) f->consumer[g->nodes[n].inputs[i]] = n;
+  }
+}
+
 kiln_status pass_fuse_ops(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
   (void)opt;
   ir_graph_recount_uses(g);
@@ -302,14 +375,13 @@ kiln_status pass_fuse_ops(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt)
   fuse_state f = {.g = g};
   f.consumer = ir_arena_alloc(&scratch, (size_t)g->num_values * sizeof *f.consumer);
   f.is_output = ir_arena_alloc(&scratch, (size_t)g->num_values * sizeof *f.is_output);
-  for (int32_t v = 0; v < g->num_values; v++) f.consumer[v] = IR_NONE;
   for (int32_t i = 0; i < g->num_outputs; i++) f.is_output[g->outputs[i]] = true;
   pass_mark_captured(g, f.is_output); /* subgraph readers are invisible readers */
-  for (ir_node_id n = 0; n < g->num_nodes; n++) {
-    if (g->nodes[n].dead) continue;
-    for (int i = 0; i < g->nodes[n].num_inputs; i++)
-      if (g->nodes[n].inputs[i] >= 0) f.consumer[g->nodes[n].inputs[i]] = n;
-  }
+  find_readers(&f);
+  int gelus = 0;
+  for (ir_node_id n = 0; n < g->num_nodes; n++)
+    if (!g->nodes[n].dead && g->nodes[n].op == IR_OP_ERF && gelu_from_erf(&f, n)) gelus++;
+  if (gelus) find_readers(&f);
   int32_t count = g->num_nodes;
   for (ir_node_id n = 0; n < count; n++) {
     if (g->nodes[n].dead) continue;

@@ -420,6 +420,12 @@ LLVMValueRef cg_arith_op(cg_state *s, cg_arith op, ir_dtype dt, LLVMValueRef a, 
 LLVMValueRef cg_splat(cg_state *s, LLVMValueRef v, unsigned lanes);
 /* a * b + c with llvm.fmuladd (floats, scalars or vectors). */
 LLVMValueRef cg_fmuladd(cg_state *s, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+/* exp and erf of f32 (a scalar or a vector) as polynomials (vmath.c):
+ * vectorizable, within 2 ulp; cg_exp falls back to llvm.exp for other
+ * float types. */
+LLVMValueRef cg_exp_f32(cg_state *s, LLVMValueRef x);
+LLVMValueRef cg_erf_f32(cg_state *s, LLVMValueRef x);
+LLVMValueRef cg_exp(cg_state *s, LLVMValueRef x);
 /* Calls an overloaded LLVM intrinsic ("llvm.exp") on values of type t. */
 LLVMValueRef cg_intrinsic(cg_state *s, const char *name, LLVMTypeRef t, int nargs,
                           LLVMValueRef *args);

@@ -95,12 +95,12 @@ static LLVMValueRef clamp(cg_state *s, LLVMValueRef v, LLVMValueRef lo, LLVMValu
 }
 static LLVMValueRef sigmoid(cg_state *s, ir_dtype d, LLVMValueRef v) {
   LLVMValueRef one = cg_const(s, d, 1);
-  return div_f(s, one, add_f(s, one, intr1(s, "llvm.exp", LLVMBuildFNeg(B, v, ""))));
+  return div_f(s, one, add_f(s, one, cg_exp(s, LLVMBuildFNeg(B, v, ""))));
 }
 /* log(1 + e^v), exact for large v where e^v overflows */
 static LLVMValueRef softplus(cg_state *s, ir_dtype d, LLVMValueRef v) {
   LLVMValueRef big = fgt(s, v, cg_const(s, d, 20));
-  return sel(s, big, v, libm1(s, d, "log1p", intr1(s, "llvm.exp", v)));
+  return sel(s, big, v, libm1(s, d, "log1p", cg_exp(s, v)));
 }
 
 /* ---- unary ---------------------------------------------------------------------- */
@@ -118,7 +118,7 @@ static LLVMValueRef f_relu(S_ARGS) {
   return sel(s, neg, K(0), x[0]);
 }
 static LLVMValueRef f_sigmoid(S_ARGS) { return sigmoid(s, dt[0], x[0]); }
-static LLVMValueRef f_exp(S_ARGS) { return intr1(s, "llvm.exp", x[0]); }
+static LLVMValueRef f_exp(S_ARGS) { return cg_exp(s, x[0]); }
 static LLVMValueRef f_log(S_ARGS) { return intr1(s, "llvm.log", x[0]); }
 static LLVMValueRef f_sqrt(S_ARGS) { return intr1(s, "llvm.sqrt", x[0]); }
 static LLVMValueRef f_floor(S_ARGS) { return intr1(s, "llvm.floor", x[0]); }
@@ -140,7 +140,9 @@ LIBM(f_cosh, "cosh")
 LIBM(f_asinh, "asinh")
 LIBM(f_acosh, "acosh")
 LIBM(f_atanh, "atanh")
-LIBM(f_erf, "erf")
+static LLVMValueRef f_erf(S_ARGS) {
+  return dt[0] == IR_F32 ? cg_erf_f32(s, x[0]) : libm1(s, dt[0], "erf", x[0]);
+}
 static LLVMValueRef f_sign(S_ARGS) {
   LLVMValueRef pos, neg;
   if (FLT) {
@@ -196,8 +198,10 @@ static LLVMValueRef f_gelu(S_ARGS) {
     LLVMValueRef u = mul_f(s, K(0.7978845608028654), add_f(s, x[0], mul_f(s, K(0.044715), x3)));
     inner = libm1(s, dt[0], "tanh", u);
   } else {
-    inner = libm1(s, dt[0], "erf", mul_f(s, x[0], K(0.7071067811865476)));
+    LLVMValueRef u = mul_f(s, x[0], K(0.7071067811865476));
+    inner = dt[0] == IR_F32 ? cg_erf_f32(s, u) : libm1(s, dt[0], "erf", u);
   }
+  /* kernels/epilogue.c computes the same f32 sequence on vectors */
   return mul_f(s, mul_f(s, K(0.5), x[0]), add_f(s, K(1), inner));
 }
 static LLVMValueRef f_mish(S_ARGS) {

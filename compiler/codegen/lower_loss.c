@@ -77,7 +77,7 @@ kiln_status lower_loss(cg_state *s, int32_t n) {
     LLVMValueRef se = cg_var(s, vt, cg_const(s, ct, 0));
     c = cg_for_n(s, C);
     LLVMValueRef dv = LLVMBuildFSub(s->b, cg_load_as(s, dt, k->in[0], cg_add(s, base, cg_mulc(s, c.i, D)), ct), mxv, "");
-    cg_set(s, se, LLVMBuildFAdd(s->b, cg_get(s, vt, se), cg_intrinsic(s, "llvm.exp", vt, 1, &dv), ""));
+    cg_set(s, se, LLVMBuildFAdd(s->b, cg_get(s, vt, se), cg_exp(s, dv), ""));
     cg_end(s, &c);
     LLVMValueRef total = cg_get(s, vt, se);
     lse = LLVMBuildFAdd(s->b, mxv, cg_intrinsic(s, "llvm.log", vt, 1, &total), "");

@@ -221,7 +221,7 @@ static LLVMValueRef reduce_combine(cg_state *s, ir_op op, ir_dtype ct, LLVMValue
   case IR_OP_REDUCE_SUM_SQUARE: return cg_arith_op(s, CG_ADD, ct, a, cg_arith_op(s, CG_MUL, ct, v, v));
   case IR_OP_REDUCE_LOG_SUM_EXP: {
     LLVMValueRef d = LLVMBuildFSub(s->b, v, shift, "");
-    return LLVMBuildFAdd(s->b, a, cg_intrinsic(s, "llvm.exp", vt, 1, &d), "");
+    return LLVMBuildFAdd(s->b, a, cg_exp(s, d), "");
   }
   default: return cg_arith_op(s, CG_ADD, ct, a, v); /* Sum, Mean, LogSum */
   }

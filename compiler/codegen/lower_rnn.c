@@ -67,7 +67,7 @@ static LLVMValueRef apply_act(cg_state *s, ir_dtype ct, const act *a, LLVMValueR
   switch (a->kind) {
   case ACT_SIGMOID: {
     LLVMValueRef nv = LLVMBuildFNeg(s->b, v, "");
-    LLVMValueRef e = cg_intrinsic(s, "llvm.exp", t, 1, &nv);
+    LLVMValueRef e = cg_exp(s, nv);
     return LLVMBuildFDiv(s->b, one, LLVMBuildFAdd(s->b, one, e, ""), "");
   }
   case ACT_TANH: return cg_libm(s, ct == IR_F64 ? "tanh" : "tanhf", t, 1, &v);
@@ -97,7 +97,7 @@ static LLVMValueRef apply_act(cg_state *s, ir_dtype ct, const act *a, LLVMValueR
     return LLVMBuildFDiv(s->b, v, LLVMBuildFAdd(s->b, one, av, ""), "");
   }
   case ACT_SOFTPLUS: {
-    LLVMValueRef e = cg_intrinsic(s, "llvm.exp", t, 1, &v);
+    LLVMValueRef e = cg_exp(s, v);
     return cg_libm(s, ct == IR_F64 ? "log1p" : "log1pf", t, 1, &e);
   }
   }

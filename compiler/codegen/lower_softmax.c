@@ -58,7 +58,7 @@ kiln_status lower_softmax(cg_state *s, int32_t n) {
   l = cg_for_n(s, len);
   at = cg_add(s, base, cg_mulc(s, l.i, inner));
   LLVMValueRef d = LLVMBuildFSub(s->b, cg_load_as(s, dt, k->in[0], at, ct), mxv, "");
-  LLVMValueRef e = cg_intrinsic(s, "llvm.exp", vt, 1, &d);
+  LLVMValueRef e = cg_exp(s, d);
   if (!is_log && !half) cg_store(s, dt, k->out[0], at, e);
   cg_set(s, sum, LLVMBuildFAdd(s->b, cg_get(s, vt, sum), e, ""));
   cg_end(s, &l);
@@ -76,7 +76,7 @@ kiln_status lower_softmax(cg_state *s, int32_t n) {
     r = LLVMBuildFSub(s->b, cg_load_as(s, dt, k->in[0], at, ct), shift, "");
   } else if (half) {
     LLVMValueRef dd = LLVMBuildFSub(s->b, cg_load_as(s, dt, k->in[0], at, ct), mxv, "");
-    r = LLVMBuildFDiv(s->b, cg_intrinsic(s, "llvm.exp", vt, 1, &dd), total, "");
+    r = LLVMBuildFDiv(s->b, cg_exp(s, dd), total, "");
   } else {
     r = LLVMBuildFDiv(s->b, cg_load(s, dt, k->out[0], at), total, "");
   }

@@ -10,6 +10,7 @@
  * Tolerances: elementwise float results within 1e-5 * (1 + |want|) of a
  * double-precision reference evaluated on the same float inputs.
  */
+#include <float.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -93,6 +94,59 @@ START_TEST(unary_ops_match_reference) {
   free(x);
   free(y);
   free(want);
+  cg_jit_free(j);
+  ir_graph_free(g);
+}
+END_TEST
+
+
+/* ---- exp and erf of vmath.c against libm, in ulps ---------------------------------- */
+static double ulps(float got, double want) {
+  float w = (float)want;
+  if (isnan(want)) return isnan(got) ? 0 : INFINITY;
+  if (got == w) return 0;
+  if (isinf(w) || isinf(got)) return INFINITY;
+  float a = fabsf(w);
+  double ulp = a < FLT_MIN ? 0x1p-149 : (double)(nextafterf(a, INFINITY) - a);
+  return fabs((double)got - want) / ulp;
+}
+
+START_TEST(exp_erf_within_two_ulp) {
+  /* a dense sweep over each function's interesting range, plus the
+   * special values; both ops in one graph, JIT-compiled (vectorized loops) */
+  enum { NS = 400000, NX = NS + 10 };
+  static const float special[10] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-30f, -1e-30f,
+                                    88.7f, -103.9f, 3.99f};
+  float *xe = malloc(sizeof(float) * NX), *xf = malloc(sizeof(float) * NX);
+  float *ye = malloc(sizeof(float) * NX), *yf = malloc(sizeof(float) * NX);
+  for (int i = 0; i < NS; i++) {
+    xe[i] = -110.0f + 200.0f * (float)i / NS; /* exp: underflow to overflow */
+    xf[i] = -6.0f + 12.0f * (float)i / NS;    /* erf: both branches and the saturation */
+  }
+  memcpy(xe + NS, special, sizeof special);
+  memcpy(xf + NS, special, sizeof special);
+  kiln_ctx ctx;
+  tu_ctx(&ctx);
+  ir_graph *g = ir_graph_new(&ctx, "vmath");
+  ir_shape s = SHAPE(NX);
+  ir_value_id a = ct_val(g, "a", IR_F32, s), b = ct_val(g, "b", IR_F32, s);
+  ir_value_id ea = ct_val(g, "ea", IR_F32, s), fb = ct_val(g, "fb", IR_F32, s);
+  ct_node(g, IR_OP_EXP, 1, &a, ea);
+  ct_node(g, IR_OP_ERF, 1, &b, fb);
+  ct_io(g, 2, (ir_value_id[]){a, b}, 2, (ir_value_id[]){ea, fb});
+  cg_jit *j = ct_jit(&ctx, g);
+  ck_assert_int_eq(ct_run(cg_jit_model(j), (const void *[]){xe, xf}, (void *[]){ye, yf}, 2), KILN_OK);
+  double worst_e = 0, worst_f = 0;
+  int at_e = 0, at_f = 0;
+  for (int i = 0; i < NX; i++) {
+    double ue = ulps(ye[i], exp((double)xe[i])), uf = ulps(yf[i], erf((double)xf[i]));
+    if (ue > worst_e) worst_e = ue, at_e = i;
+    if (uf > worst_f) worst_f = uf, at_f = i;
+  }
+  fprintf(stderr, "vmath: exp within %.2f ulp, erf within %.2f ulp of libm (double)\n", worst_e, worst_f);
+  ck_assert_msg(worst_e <= 2, "exp: %.2f ulp at x = %.9g (got %.9g)", worst_e, xe[at_e], ye[at_e]);
+  ck_assert_msg(worst_f <= 2, "erf: %.2f ulp at x = %.9g (got %.9g)", worst_f, xf[at_f], yf[at_f]);
+  free(xe), free(xf), free(ye), free(yf);
   cg_jit_free(j);
   ir_graph_free(g);
 }
@@ -571,6 +625,7 @@ int main(void) {
   TCase *tc = tcase_create("elementwise");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, unary_ops_match_reference);
+  tcase_add_test(tc, exp_erf_within_two_ulp);
   tcase_add_test(tc, binary_ops_broadcast);
   tcase_add_test(tc, integer_ops);
   tcase_add_test(tc, scalars_empty_tensors_and_constant_outputs);

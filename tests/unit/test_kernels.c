@@ -219,7 +219,8 @@ END_TEST
  *   t = Relu(conv1(x) + b1)          x plain -> t blocked (the chain's start)
  *   y = Relu(conv2(t) + b2 + t)      t blocked, residual t blocked -> y plain (its end)
  * conv1 has the case's window (strides, pads, dilation), conv2 is 3x3,
- * stride 1, padding 1.  `sched2` (conv=direct fields, lanes taken from
+ * stride 1, padding 1 (at least 2 vectors of channels, so that the plan
+ * blocks t: see cg_nchwc_plan).  `sched2` (conv=direct fields, lanes taken from
  * the plan) overrides conv2's schedule: several K blocks, a tall or short
  * tile, unrolled channel loop, one item.  Checked against a C reference
  * within 1e-5, 1 vs 3 threads bit for bit. */
@@ -322,9 +323,9 @@ START_TEST(nchwc_chain_edges_and_schedules) {
   static const nchwc_case cases[] = {
       /* N Cb Mb  H   W KH KW sh sw dh dw pt pl pb pr   mr kcb unroll mc */
       {1, 1, 2, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},    /* ResNet 3x3 on a 9x9 plane */
-      {2, 2, 1, 11, 13, 3, 3, 2, 2, 1, 1, 1, 0, 2, 1, 3, 1, 2, 1},  /* stride 2, asymmetric pads, 2 images, K blocks */
+      {2, 2, 2, 11, 13, 3, 3, 2, 2, 1, 1, 1, 0, 2, 1, 3, 1, 2, 1},  /* stride 2, asymmetric pads, 2 images, K blocks */
       {1, 1, 3, 8, 17, 3, 5, 1, 2, 2, 1, 2, 2, 2, 2, 5, 1, 4, 2},   /* dilation, 3x5, a wide row of edge + interior tiles */
-      {1, 3, 1, 7, 7, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 7, 2, 1, 7},    /* 1x1 stride 2 (downsample) */
+      {1, 3, 2, 7, 7, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 7, 2, 1, 7},    /* 1x1 stride 2 (downsample) */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_nchwc(&cases[i]);
 }

@@ -10,6 +10,7 @@
  * fusion saves the round trip through memory, never changes a rounding.
  */
 #include <math.h>
+#include <string.h>
 
 #include "kernels/gemm.h"
 
@@ -66,9 +67,18 @@ LLVMValueRef cg_apply_activation(cg_state *s, const cg_activation *act, LLVMValu
   }
   case IR_OP_SIGMOID: {
     LLVMValueRef neg = LLVMBuildFNeg(s->b, v, "");
-    LLVMValueRef ex = cg_intrinsic(s, "llvm.exp", LLVMTypeOf(v), 1, &neg);
+    LLVMValueRef ex = cg_exp(s, neg);
     LLVMValueRef one = splat_f(s, v, 1);
     return LLVMBuildFDiv(s->b, one, LLVMBuildFAdd(s->b, one, ex, ""), "");
+  }
+  case IR_OP_GELU: {
+    /* lower_elementwise.c's f_gelu, the same operations on all lanes:
+     * 0.5 x (1 + erf(x / sqrt 2)); the tanh form goes lane by lane */
+    const char *approx = ir_attr_string_or(s->g, act->node, "approximate", "none");
+    if (strcmp(approx, "none")) break;
+    LLVMValueRef inner = cg_erf_f32(s, LLVMBuildFMul(s->b, v, splat_f(s, v, 0.7071067811865476), ""));
+    return LLVMBuildFMul(s->b, LLVMBuildFMul(s->b, splat_f(s, v, 0.5), v, ""),
+                         LLVMBuildFAdd(s->b, splat_f(s, v, 1), inner, ""), "");
   }
   default:
     break;
