@@ -24,6 +24,80 @@
 
 static const ir_dtype float_types[] = {IR_F32, IR_F64, IR_F16, IR_BF16, IR_UNDEFINED};
 
+static LLVMValueRef vload(cg_state *s, LLVMTypeRef vt, LLVMValueRef p, LLVMValueRef idx) {
+  LLVMValueRef v = LLVMBuildLoad2(s->b, vt, cg_gep(s, IR_F32, p, idx), "");
+  LLVMSetAlignment(v, 4);
+  return v;
+}
+static void vstore(cg_state *s, LLVMValueRef p, LLVMValueRef idx, LLVMValueRef v) {
+  LLVMValueRef st = LLVMBuildStore(s->b, v, cg_gep(s, IR_F32, p, idx));
+  LLVMSetAlignment(st, 4);
+}
+
+/* f32 rows along the last axis (attention's scores): the same three
+ * passes on vectors of `lanes`, the last len % lanes elements scalar.
+ * The sum is kept per lane and the lanes are added in order at the end,
+ * then the tail: a fixed order, so still the same for every thread count
+ * (a row is one item). */
+static kiln_status softmax_rows(cg_state *s, int32_t n, bool is_log, int64_t rows, int64_t len,
+                                int lanes) {
+  LLVMTypeRef ft = s->t_f32, vt = LLVMVectorType(ft, (unsigned)lanes);
+  int64_t nv = len / lanes, tail0 = nv * lanes;
+  cg_kernel *k = cg_kernel_begin(s, n, rows, len * 12);
+  cg_loop item = cg_for(s, k->begin, k->end);
+  LLVMValueRef base = cg_mulc(s, item.i, len);
+  LLVMValueRef x = cg_gep(s, IR_F32, k->in[0], base), y = cg_gep(s, IR_F32, k->out[0], base);
+#define VLOAD(p, idx) vload(s, vt, p, idx)
+  /* max, NaN ignored as in the scalar form (a NaN then spreads through exp) */
+  LLVMValueRef mxv = cg_var(s, vt, cg_splat(s, cg_const(s, IR_F32, -INFINITY), (unsigned)lanes));
+  cg_loop l = cg_for_n(s, nv);
+  LLVMValueRef v = VLOAD(x, cg_mulc(s, l.i, lanes)), m = cg_get(s, vt, mxv);
+  cg_set(s, mxv, LLVMBuildSelect(s->b, LLVMBuildFCmp(s->b, LLVMRealOGT, v, m, ""), v, m, ""));
+  cg_end(s, &l);
+  LLVMValueRef mv = cg_get(s, vt, mxv), mx = LLVMBuildExtractElement(s->b, mv, cg_i32(s, 0), "");
+  for (int i = 1; i < lanes; i++) {
+    LLVMValueRef e = LLVMBuildExtractElement(s->b, mv, cg_i32(s, i), "");
+    mx = LLVMBuildSelect(s->b, LLVMBuildFCmp(s->b, LLVMRealOGT, e, mx, ""), e, mx, "");
+  }
+  for (int64_t i = tail0; i < len; i++) {
+    LLVMValueRef e = cg_load(s, IR_F32, x, cg_i64(s, i));
+    mx = LLVMBuildSelect(s->b, LLVMBuildFCmp(s->b, LLVMRealOGT, e, mx, ""), e, mx, "");
+  }
+  LLVMValueRef mxs = cg_splat(s, mx, (unsigned)lanes);
+  /* e^(x - max) (stored for Softmax), summed per lane */
+  LLVMValueRef acc = cg_var(s, vt, LLVMConstNull(vt));
+  l = cg_for_n(s, nv);
+  LLVMValueRef at = cg_mulc(s, l.i, lanes);
+  LLVMValueRef e = cg_exp(s, LLVMBuildFSub(s->b, VLOAD(x, at), mxs, ""));
+  if (!is_log) vstore(s, y, at, e);
+  cg_set(s, acc, LLVMBuildFAdd(s->b, cg_get(s, vt, acc), e, ""));
+  cg_end(s, &l);
+  LLVMValueRef av = cg_get(s, vt, acc), total = LLVMBuildExtractElement(s->b, av, cg_i32(s, 0), "");
+  for (int i = 1; i < lanes; i++)
+    total = LLVMBuildFAdd(s->b, total, LLVMBuildExtractElement(s->b, av, cg_i32(s, i), ""), "");
+  for (int64_t i = tail0; i < len; i++) {
+    LLVMValueRef te = cg_exp(s, LLVMBuildFSub(s->b, cg_load(s, IR_F32, x, cg_i64(s, i)), mx, ""));
+    if (!is_log) cg_store(s, IR_F32, y, cg_i64(s, i), te);
+    total = LLVMBuildFAdd(s->b, total, te, "");
+  }
+  /* normalize */
+  LLVMValueRef shift = is_log ? LLVMBuildFAdd(s->b, mx, cg_intrinsic(s, "llvm.log", ft, 1, &total), "") : NULL;
+  LLVMValueRef by = cg_splat(s, is_log ? shift : total, (unsigned)lanes);
+  l = cg_for_n(s, nv);
+  at = cg_mulc(s, l.i, lanes);
+  vstore(s, y, at, is_log ? LLVMBuildFSub(s->b, VLOAD(x, at), by, "") : LLVMBuildFDiv(s->b, VLOAD(y, at), by, ""));
+  cg_end(s, &l);
+  for (int64_t i = tail0; i < len; i++) {
+    LLVMValueRef idx = cg_i64(s, i);
+    cg_store(s, IR_F32, y, idx, is_log ? LLVMBuildFSub(s->b, cg_load(s, IR_F32, x, idx), shift, "")
+                                       : LLVMBuildFDiv(s->b, cg_load(s, IR_F32, y, idx), total, ""));
+  }
+#undef VLOAD
+  cg_end(s, &item);
+  cg_kernel_end(s, k);
+  return KILN_OK;
+}
+
 kiln_status lower_softmax(cg_state *s, int32_t n) {
   kiln_status st = cg_require_dtypes(s, n, float_types);
   if (st) return st;
@@ -40,6 +114,8 @@ kiln_status lower_softmax(cg_state *s, int32_t n) {
   int64_t len = legacy ? cg_prod(xs->dims, axis, xs->rank) : (xs->rank ? xs->dims[axis] : 1);
   int64_t inner = legacy ? 1 : cg_prod(xs->dims, axis + 1, xs->rank);
   LLVMTypeRef vt = cg_val_type(s, ct);
+  int lanes = s->target->vector_bits >= 128 ? s->target->vector_bits / 32 : 0;
+  if (dt == IR_F32 && inner == 1 && lanes && len >= lanes) return softmax_rows(s, n, is_log, outer, len, lanes);
 
   cg_kernel *k = cg_kernel_begin(s, n, outer * inner, len * 25);
   cg_loop item = cg_for(s, k->begin, k->end);

@@ -385,6 +385,31 @@ START_TEST(softmax_axes_and_opsets) {
 }
 END_TEST
 
+/* Rows longer than a vector take the vector path: whole vectors, then a
+ * scalar tail (37 = 2 x 16 + 5 with AVX-512, 4 x 8 + 5 with AVX2). */
+START_TEST(softmax_long_rows) {
+  kiln_ctx ctx;
+  tu_ctx(&ctx);
+  enum { R = 5, L = 37 };
+  float X[R * L], Y[2][R * L];
+  double want[R * L];
+  ct_fill(X, R * L, 7, -30, 30);
+  X[3] = -1e30f; /* e^(x - max) underflows to 0 */
+  ir_graph *g = ir_graph_new(&ctx, "sm");
+  ir_value_id x = ct_val(g, "x", IR_F32, SHAPE(R, L)), y[2];
+  for (int i = 0; i < 2; i++) y[i] = ct_val(g, "y", IR_F32, SHAPE(R, L));
+  ct_node(g, IR_OP_SOFTMAX, 1, &x, y[0]);
+  ct_node(g, IR_OP_LOG_SOFTMAX, 1, &x, y[1]);
+  ct_io(g, 1, &x, 2, y);
+  run_graph(&ctx, g, (const void *[]){X}, (void *[]){Y[0], Y[1]});
+  ref_softmax(X, want, R, L, 1, false);
+  ct_close(Y[0], want, R * L, 1e-6, "Softmax of rows of 37");
+  ref_softmax(X, want, R, L, 1, true);
+  ct_close(Y[1], want, R * L, 1e-5, "LogSoftmax of rows of 37");
+  ir_graph_free(g);
+}
+END_TEST
+
 /* ---- data movement ------------------------------------------------------------------------ */
 START_TEST(concat_transpose_and_views) {
   kiln_ctx ctx;
@@ -536,6 +561,7 @@ int main(void) {
   tcase_add_test(tc, conv_channel_blocks);
   tcase_add_test(tc, pools);
   tcase_add_test(tc, softmax_axes_and_opsets);
+  tcase_add_test(tc, softmax_long_rows);
   tcase_add_test(tc, concat_transpose_and_views);
   tcase_add_test(tc, concat_int64_repeated_input);
   tcase_add_test(tc, onnx_model_end_to_end);
