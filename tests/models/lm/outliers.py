@@ -28,6 +28,7 @@ largest logit difference and the max/median channel ratio of every
 linear's input before and after.
 """
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -117,6 +118,17 @@ def linear_inputs(model, x):
         mag = torch.cat(xs).reshape(-1, xs[0].shape[-1]).abs().amax(dim=0)
         ratios[name] = (mag.max() / mag.median()).item()
     return ratios
+
+
+def made(src, work):
+    """The outlier version of src (WORK/NAME_outlier.onnx), made by this
+    script unless it exists and is newer than src."""
+    dst = os.path.join(work, os.path.basename(src).replace(".onnx", "_outlier.onnx"))
+    if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
+        os.makedirs(work, exist_ok=True)
+        subprocess.run(["/usr/bin/python3", os.path.abspath(__file__), src, dst],
+                       check=True, capture_output=True)
+    return dst
 
 
 def main():
