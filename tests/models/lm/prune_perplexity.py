@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Held-out perplexity of test language models pruned by magnitude and by Wanda.
 
-    prune_perplexity.py KILN MODEL.onnx... WORKDIR [--outliers also|only]
+    prune_perplexity.py KILN MODEL.onnx... WORKDIR [--outliers also|only] [--shuffled]
                         [--windows N] [--calib C] [--patterns LIST] [--check]
 
 Writes C (default 32) 64-token windows spread over the *training* text as
@@ -17,7 +17,9 @@ row.  Prints a markdown table.
 --outliers also measures each MODEL's outlier version (outliers.py, made
 in WORKDIR: the same function, but its linear layers read a few large
 channels, as in LLMs) after it; --outliers only measures the outlier
-versions alone.
+versions alone.  --shuffled adds each outlier version with its residual
+stream's channels shuffled (outliers.py --shuffle 0): the same loud
+channels, no longer adjacent, so no N:M group holds several of them.
 
 --check (the meson test models_prune_lm) asserts, on every outlier model
 and pattern measured, that Wanda's perplexity is below magnitude's: a line
@@ -46,6 +48,7 @@ def main():
     ap.add_argument("models", nargs="+", metavar="MODEL.onnx")
     ap.add_argument("work", metavar="WORKDIR")
     ap.add_argument("--outliers", choices=["also", "only"])
+    ap.add_argument("--shuffled", action="store_true")
     ap.add_argument("--windows", type=int)
     ap.add_argument("--calib", type=int, default=32)
     ap.add_argument("--patterns", help="comma-separated: 50%%, 2:4, 4:8 (default: all)")
@@ -64,8 +67,10 @@ def main():
             runs.append((name, m, False))
         if a.outliers:
             runs.append((name + " outlier", outliers.made(m, a.work), True))
-    if a.check and not any(o for _, _, o in runs):
-        ap.error("--check asserts on outlier models: give --outliers also|only")
+            if a.shuffled:
+                runs.append((name + " outlier shuffled", outliers.made(m, a.work, 0), True))
+    if (a.check or a.shuffled) and not a.outliers:
+        ap.error("--check and --shuffled are about outlier models: give --outliers also|only")
     calib = calib_dir(a.work, a.calib)
 
     table = []
