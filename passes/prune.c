@@ -30,9 +30,11 @@
  *     across the layer by the sum of their scores; the last row and column
  *     of tiles may be partial.  block:1x16 on a MatMul gives rows of 16
  *     outputs along N: one AVX-512 vector of the sparse kernel.
- * Ties keep the earlier element, so the result does not depend on the
- * sort.  The pruned weight is a new constant `W.pruned` whose sparsity
- * fact (ir_sparsity: nm, block or csr) records the pattern.
+ * Of equal scores the earlier element ranks lower, so it is the one
+ * zeroed (a 2:4 group of equal weights keeps its last two), and the
+ * result does not depend on the sort.  The pruned weight is a new
+ * constant `W.pruned` whose sparsity fact (ir_sparsity: nm, block or csr)
+ * records the pattern.
  */
 #include <math.h>
 #include <stdlib.h>

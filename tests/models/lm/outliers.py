@@ -2,7 +2,7 @@
 """Makes an outlier model from a trained test LM: the same function, but
 its linear layers read a few large channels, as in large language models.
 
-    outliers.py MODEL.onnx OUT.onnx
+    outliers.py MODEL.onnx OUT.onnx [--shuffle SEED]
 
 Small models trained here have no outlier channels (the inputs of their
 linears peak under about 2.5x the median channel), so rotation has nothing
@@ -19,7 +19,13 @@ outliers"):
    (columns).  RMSNorm commutes with any rotation; for LayerNorm, U also
    keeps the all-ones vector fixed (U = P F: P the principal axes of the
    mean-free stream with 1/sqrt(d) first, F the reflection taking e_0 to
-   1/sqrt(d)), so means and variances are unchanged.
+   1/sqrt(d)), so means and variances are unchanged;
+3. with --shuffle SEED, permute the stream's channels at random (a
+   permutation is a rotation that keeps the all-ones vector, so either
+   norm allows it).  The principal basis is sorted by variance, so the
+   loud channels are adjacent (0, 1, 2, ...), and an N:M pruning group of
+   consecutive channels holds several of them; shuffled, they are
+   scattered as in LLMs (docs/sparsity.md measures both).
 
 The output model has the trained model's architecture (the GPT head gains
 the bias that receives the final LayerNorm's shift) and computes the same
@@ -28,6 +34,7 @@ largest logit difference and the max/median channel ratio of every
 linear's input before and after.
 """
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -119,10 +126,29 @@ def linear_inputs(model, x):
     return ratios
 
 
+def made(src, work, shuffle=None):
+    """The outlier version of src (WORK/NAME_outlier.onnx, or with
+    shuffle=SEED WORK/NAME_outlier_shuffled.onnx), made by this script
+    unless it exists and is newer than src."""
+    tail = "_outlier.onnx" if shuffle is None else "_outlier_shuffled.onnx"
+    dst = os.path.join(work, os.path.basename(src).replace(".onnx", tail))
+    if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
+        os.makedirs(work, exist_ok=True)
+        extra = [] if shuffle is None else ["--shuffle", str(shuffle)]
+        subprocess.run(["/usr/bin/python3", os.path.abspath(__file__), src, dst, *extra],
+                       check=True, capture_output=True)
+    return dst
+
+
 def main():
-    if len(sys.argv) != 3:
+    args = sys.argv[1:]
+    shuffle = None
+    if len(args) == 4 and args[2] == "--shuffle":
+        shuffle = int(args[3])
+        args = args[:2]
+    if len(args) != 2:
         raise SystemExit(__doc__)
-    src, dst = sys.argv[1:]
+    src, dst = args
     kind = "llama" if "llama" in os.path.basename(src) else "gpt"
     trained = lm.load_onnx_weights(lm.LM(kind), src).eval()
     model = lm.LM(kind, head_bias=kind == "gpt").eval()
@@ -138,6 +164,9 @@ def main():
     before = linear_inputs(model, hx)
     fold_norms(model)
     rotate_stream(model, principal_rotation(model, x, kind == "gpt"))
+    if shuffle is not None:
+        perm = np.random.default_rng(shuffle).permutation(lm.D)
+        rotate_stream(model, torch.eye(lm.D, dtype=torch.float64)[:, torch.from_numpy(perm)])
     after = linear_inputs(model, hx)
     with torch.no_grad():
         got = model(hx)

@@ -23,7 +23,6 @@ line "PASS/FAIL ...", then "N passed, M failed":
     10% of fp32.
 """
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -31,16 +30,21 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import lm  # noqa: E402
+import outliers  # noqa: E402
 import perplexity  # noqa: E402
 
 CALIB_WINDOWS = 32
 
 
-def calib_dir(work):
+def calib_dir(work, n=CALIB_WINDOWS):
+    """n windows spread evenly over the training text (every licence has a
+    say, not only the first file's), one sample each."""
     d = os.path.join(work, "calib")
     os.makedirs(d, exist_ok=True)
+    for old in os.listdir(d):  # a larger folder from an earlier run
+        os.remove(os.path.join(d, old))
     x, _ = lm.windows(lm.load_text()[0])
-    pick = np.linspace(0, len(x) - 1, CALIB_WINDOWS).astype(int)
+    pick = np.linspace(0, len(x) - 1, n).astype(int)
     for i, w in enumerate(pick):
         np.save(os.path.join(d, f"{i:03d}.npy"), x[w:w + 1].astype(np.int64))
     return d
@@ -51,11 +55,7 @@ def models(work):
     for kind in ("gpt", "llama"):
         src = os.path.join(HERE, f"lm_{kind}.onnx")
         out[f"lm_{kind}"] = src
-        dst = os.path.join(work, f"lm_{kind}_outlier.onnx")
-        if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(src):
-            subprocess.run(["/usr/bin/python3", os.path.join(HERE, "outliers.py"), src, dst],
-                           check=True, capture_output=True)
-        out[f"lm_{kind} outlier"] = dst
+        out[f"lm_{kind} outlier"] = outliers.made(src, work)
     return out
 
 
