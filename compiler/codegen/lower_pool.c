@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cg.h"
+#include "kernels/conv_nchwc.h"
 
 static const ir_dtype float_types[] = {IR_F32, IR_F64, IR_F16, IR_BF16, IR_UNDEFINED};
 
@@ -87,6 +88,8 @@ kiln_status lower_pool(cg_state *s, int32_t n) {
   if (st) return st;
   bool is_max = s->g->nodes[n].op == IR_OP_MAX_POOL;
   ir_value_id x = cg_in(s, n, 0), y = cg_out(s, n, 0), ind = cg_out(s, n, 1);
+  /* a chain of convolutions' blocked activations (reorder-layout) */
+  if (s->g->values[x].layout.kind == IR_LAYOUT_BLOCKED) return cg_nchwc_pool_emit(s, n);
   const ir_shape *xs = cg_shape(s, x);
   ir_dtype dt = cg_dtype(s, x), ct = cg_compute_dtype(dt);
   if (!is_max && !ir_dtypes[dt].is_float)

@@ -331,6 +331,83 @@ START_TEST(nchwc_chain_edges_and_schedules) {
 }
 END_TEST
 
+/* A network's stem, as ResNet's: an RGB image (3 channels, fewer than a
+ * vector: one channel block of 3) -> conv 3x3 stride 2 -> MaxPool 3x3
+ * stride 2 pad 1 on blocked activations -> conv 3x3 with that as its
+ * residual -> plain output.  Against a C reference, 1 vs 3 threads. */
+START_TEST(nchwc_rgb_stem_and_maxpool) {
+  kiln_ctx ctx;
+  tu_ctx(&ctx);
+  kiln_options opt = ct_options();
+  cg_target tg;
+  ck_assert_int_eq(cg_target_init(&ctx, &tg, "host", NULL, 2), KILN_OK);
+  int L = tg.vector_bits >= 128 ? tg.vector_bits / 32 : 0;
+  cg_target_dispose(&tg);
+  if (!L) {
+    fprintf(stderr, "nchwc stem: NOT RUN: the host has no vector registers, no blocked layout\n");
+    return;
+  }
+  int N = 1, C = 3, M = 2 * L, H = 23, W = 21;
+  int OH = (H + 2 - 3) / 2 + 1, OW = (W + 2 - 3) / 2 + 1;   /* conv1: 3x3 s2 p1 */
+  int PH = (OH + 2 - 3) / 2 + 1, PW = (OW + 2 - 3) / 2 + 1; /* pool: 3x3 s2 p1 */
+  int64_t nx = (int64_t)N * C * H * W, nt = (int64_t)N * M * OH * OW, np_ = (int64_t)N * M * PH * PW;
+  float *X = malloc(sizeof(float) * nx), *W1 = malloc(sizeof(float) * M * C * 9);
+  float *W2 = malloc(sizeof(float) * M * M * 9), *B = malloc(sizeof(float) * M);
+  float *T = calloc((size_t)nt, sizeof(float)), *P = calloc((size_t)np_, sizeof(float));
+  float *Y = malloc(sizeof(float) * np_);
+  double *tref = malloc(sizeof(double) * nt), *want = malloc(sizeof(double) * np_);
+  ct_fill(X, nx, 41, -1, 1);
+  ct_fill(W1, M * C * 9, 42, -0.5f, 0.5f);
+  ct_fill(W2, M * M * 9, 43, -0.1f, 0.1f);
+  ct_fill(B, M, 44, -0.2f, 0.2f);
+
+  ir_graph *g = ir_graph_new(&ctx, "stem");
+  ir_value_id x = ct_val(g, "x", IR_F32, SHAPE(N, C, H, W));
+  ir_value_id tv = ct_val(g, "t", IR_F32, SHAPE(N, M, OH, OW)), pv = ct_val(g, "p", IR_F32, SHAPE(N, M, PH, PW));
+  ir_value_id y = ct_val(g, "y", IR_F32, SHAPE(N, M, PH, PW));
+  ir_shape w1s = SHAPE(M, C, 3, 3), w2s = SHAPE(M, M, 3, 3), bs = SHAPE(M);
+  ir_value_id w1 = ir_add_const(g, "w1", IR_F32, &w1s, W1, sizeof(float) * M * C * 9, false);
+  ir_value_id w2 = ir_add_const(g, "w2", IR_F32, &w2s, W2, sizeof(float) * M * M * 9, false);
+  ir_value_id b = ir_add_const(g, "b", IR_F32, &bs, B, sizeof(float) * M, false);
+  ir_node_id n1 = ct_node(g, IR_OP_FUSED_CONV, 3, (ir_value_id[]){x, w1, b}, tv);
+  ir_set_attr_ints(g, n1, "strides", (int64_t[]){2, 2}, 2);
+  ir_set_attr_ints(g, n1, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+  ir_set_attr_string(g, n1, "activation", "Relu");
+  ir_node_id mp = ct_node(g, IR_OP_MAX_POOL, 1, &tv, pv);
+  ir_set_attr_ints(g, mp, "kernel_shape", (int64_t[]){3, 3}, 2);
+  ir_set_attr_ints(g, mp, "strides", (int64_t[]){2, 2}, 2);
+  ir_set_attr_ints(g, mp, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+  ir_node_id n2 = ct_node(g, IR_OP_FUSED_CONV, 4, (ir_value_id[]){pv, w2, b, pv}, y);
+  ir_set_attr_ints(g, n2, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+  ir_set_attr_string(g, n2, "activation", "Relu");
+  ct_io(g, 1, &x, 1, &y);
+  ir_graph_recount_uses(g);
+  ck_assert_int_eq(pass_reorder_layout(&ctx, g, &opt), KILN_OK);
+  ck_assert_msg(g->values[tv].layout.kind == IR_LAYOUT_BLOCKED && g->values[pv].layout.kind == IR_LAYOUT_BLOCKED,
+                "the stem's activations are blocked");
+  run_threads(&ctx, g, (const void *[]){X}, Y, sizeof(float) * np_);
+
+  ref_conv(X, W1, B, NULL, tref, N, C, M, H, W, 3, 3, 2, 2, 1, 1, 1, 1, OH, OW);
+  for (int64_t i = 0; i < nt; i++) T[i] = (float)tref[i];
+  for (int m = 0; m < M; m++)
+    for (int a = 0; a < PH; a++)
+      for (int c = 0; c < PW; c++) {
+        float mx = -INFINITY;
+        for (int i = 0; i < 3; i++)
+          for (int j = 0; j < 3; j++) {
+            int ih = a * 2 - 1 + i, iw = c * 2 - 1 + j;
+            if (ih >= 0 && ih < OH && iw >= 0 && iw < OW && T[(m * OH + ih) * OW + iw] > mx)
+              mx = T[(m * OH + ih) * OW + iw];
+          }
+        P[(m * PH + a) * PW + c] = mx;
+      }
+  ref_conv(P, W2, B, P, want, N, M, M, PH, PW, 3, 3, 1, 1, 1, 1, 1, 1, PH, PW);
+  ct_close(Y, want, np_, 1e-5, "stem");
+  free(X), free(W1), free(W2), free(B), free(T), free(P), free(Y), free(tref), free(want);
+  ir_graph_free(g);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("kernels");
   TCase *tc = tcase_create("depthwise");
@@ -339,6 +416,7 @@ int main(void) {
   tcase_add_test(tc, sparse_gemm_skips_zero_rows);
   tcase_add_test(tc, sparse_conv1x1_skips_zero_runs);
   tcase_add_test(tc, nchwc_chain_edges_and_schedules);
+  tcase_add_test(tc, nchwc_rgb_stem_and_maxpool);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -38,6 +38,7 @@
  */
 #include "kernels/conv_nchwc.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,7 +65,10 @@ bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes) {
     return false;
   const ir_shape *xs = &g->values[x].shape, *ws = &g->values[w].shape;
   if (xs->rank != 4 || ws->rank != 4 || ir_attr_int_or(g, n, "group", 1) != 1) return false;
-  if (xs->dims[1] % lanes || ws->dims[0] % lanes || ws->dims[1] != xs->dims[1]) return false;
+  /* input channels in whole blocks of lanes, or fewer than lanes (an RGB
+   * image: such an input is never blocked, see cg_nchwc_cblk) */
+  if ((xs->dims[1] % lanes && xs->dims[1] > lanes) || ws->dims[0] % lanes || ws->dims[1] != xs->dims[1])
+    return false;
   for (int i = 2; i < 4 && nd->num_inputs > i; i++) /* bias, residual */
     if (nd->inputs[i] >= 0 && !static_f32(g, nd->inputs[i])) return false;
   /* auto_pad is resolved into pads by then; the window attributes must be
@@ -73,23 +77,37 @@ bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes) {
   return !strcmp(ap, "NOTSET") || !strcmp(ap, "VALID");
 }
 
+bool cg_nchwc_pool_of(const ir_graph *g, ir_node_id n, int lanes) {
+  const ir_node *nd = &g->nodes[n];
+  if (nd->dead || nd->op != IR_OP_MAX_POOL || nd->num_inputs != 1 || lanes < 4) return false;
+  if (nd->num_outputs > 1 && nd->outputs[1] >= 0) return false; /* indices */
+  ir_value_id x = nd->inputs[0], y = nd->outputs[0];
+  if (!static_f32(g, x) || !static_f32(g, y) || g->values[x].shape.rank != 4) return false;
+  const char *ap = ir_attr_string_or(g, n, "auto_pad", "NOTSET");
+  return g->values[x].shape.dims[1] % lanes == 0 && (!strcmp(ap, "NOTSET") || !strcmp(ap, "VALID"));
+}
+
 int cg_nchwc_plan(ir_graph *g, int lanes) {
-  bool *ok = calloc((size_t)g->num_nodes + 1, 1);
-  for (ir_node_id n = 0; n < g->num_nodes; n++) ok[n] = cg_nchwc_conv_of(g, n, lanes);
-  /* readers: every use must be a direct convolution's image or residual */
+  /* ok: direct convolutions (image 0, residual 3); pool: blocked MaxPool (0) */
+  bool *ok = calloc((size_t)g->num_nodes + 1, 1), *pool = calloc((size_t)g->num_nodes + 1, 1);
+  for (ir_node_id n = 0; n < g->num_nodes; n++) {
+    ok[n] = cg_nchwc_conv_of(g, n, lanes);
+    pool[n] = cg_nchwc_pool_of(g, n, lanes);
+  }
+  /* readers: every use must be one of those */
   bool *bad = calloc((size_t)g->num_values + 1, 1);
   for (ir_node_id n = 0; n < g->num_nodes; n++) {
     const ir_node *nd = &g->nodes[n];
     if (nd->dead) continue;
     for (int i = 0; i < nd->num_inputs; i++) {
       ir_value_id v = nd->inputs[i];
-      if (v >= 0 && !(ok[n] && (i == 0 || i == 3))) bad[v] = true;
+      if (v >= 0 && !(ok[n] && (i == 0 || i == 3)) && !(pool[n] && i == 0)) bad[v] = true;
     }
   }
   for (int i = 0; i < g->num_outputs; i++) bad[g->outputs[i]] = true;
   bool *blk = calloc((size_t)g->num_values + 1, 1);
   for (ir_node_id n = 0; n < g->num_nodes; n++) {
-    if (!ok[n]) continue;
+    if (!ok[n] && !pool[n]) continue;
     ir_value_id y = g->nodes[n].outputs[0];
     const ir_value *v = &g->values[y];
     blk[y] = !bad[y] && v->num_uses > 0 && v->layout.kind == IR_LAYOUT_PLAIN;
@@ -102,6 +120,11 @@ int cg_nchwc_plan(ir_graph *g, int lanes) {
   for (bool changed = true; changed;) {
     changed = false;
     for (ir_node_id n = 0; n < g->num_nodes; n++) {
+      /* a blocked MaxPool keeps the layout: both sides blocked, or neither */
+      if (pool[n]) {
+        ir_value_id x = g->nodes[n].inputs[0], y = g->nodes[n].outputs[0];
+        if (blk[x] != blk[y]) blk[x] = blk[y] = false, changed = true;
+      }
       if (!ok[n]) continue;
       const ir_node *nd = &g->nodes[n];
       ir_value_id x = nd->inputs[0];
@@ -117,6 +140,7 @@ int cg_nchwc_plan(ir_graph *g, int lanes) {
       marked++;
     }
   free(ok);
+  free(pool);
   free(bad);
   free(blk);
   return marked;
@@ -130,6 +154,8 @@ bool cg_nchwc_node(const ir_graph *g, ir_node_id n) {
     if (nd->inputs[i] >= 0 && g->values[nd->inputs[i]].layout.kind == IR_LAYOUT_BLOCKED) blocked = true;
   return blocked;
 }
+
+int64_t cg_nchwc_cblk(int64_t C, int lanes) { return C % lanes ? C : lanes; }
 
 void cg_nchwc_shape_of(const ir_graph *g, ir_node_id n, cg_nchwc_shape *sh) {
   const ir_node *nd = &g->nodes[n];
@@ -172,7 +198,9 @@ void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape 
    * ResNet-50 ran 2-3% faster at two threads, 1-2% at one (A/B runs on
    * this machine, 2026-12-03); a plain output is one block (its partial
    * sums would be re-read with scalar gathers) */
-  int64_t taps = sh->KH * sh->KW, cb = sh->C / s.lanes, per_cb = taps * s.lanes;
+  int64_t cblk = cg_nchwc_cblk(sh->C, s.lanes);
+  int64_t taps = sh->KH * sh->KW, cb = sh->C / cblk, per_cb = taps * cblk;
+  if (cblk < s.lanes) s.unroll = (int)cblk; /* a few channels: the whole ci loop */
   int64_t want = (24 << 10) / (per_cb * s.nr * 4);
   if (want < 1) want = 1;
   if (want > cb || sh->out_plain) want = cb;
@@ -194,10 +222,10 @@ const char *cg_nchwc_schedule_check(const cg_nchwc_shape *sh, const cg_schedule 
   if (sc->mr > NCHWC_MAX_MR) return "mr (pixels per tile) above 14";
   if (sc->nr / sc->lanes > NCHWC_MAX_NV) return "nr above 4 vectors";
   if (sh->M % sc->nr) return "nr must divide the output channels";
-  if (sh->C % sc->lanes) return "input channels must be whole blocks of lanes";
-  if (sc->kc % (sh->KH * sh->KW * sc->lanes)) return "kc must be whole blocks of lanes x taps";
+  int64_t cblk = cg_nchwc_cblk(sh->C, sc->lanes);
+  if (sc->kc % (sh->KH * sh->KW * cblk)) return "kc must be whole channel blocks x taps";
   if (sc->nc % sc->nr) return "nc must be a multiple of nr";
-  if (sc->unroll < 1 || sc->lanes % sc->unroll) return "unroll must divide lanes";
+  if (sc->unroll < 1 || cblk % sc->unroll) return "unroll must divide the channel block";
   return NULL;
 }
 
@@ -208,6 +236,7 @@ typedef struct nchwc_emit {
   cg_nchwc_shape q;
   int64_t sh, sw, dh, dw, ph, pw;
   int L, nv;
+  int64_t cblk;                       /* input channels per block: L, or all of a few */
   bool in_blocked, out_blocked, resid_blocked;
   LLVMTypeRef vt;
   LLVMValueRef x, w, y, bias, resid;  /* bases */
@@ -293,13 +322,13 @@ static void tile(nchwc_emit *e, LLVMValueRef oh, LLVMValueRef kh0, LLVMValueRef 
   cg_loop kh = cg_for(s, kh0, kh1);
   LLVMValueRef ih = cg_addc(s, cg_add(s, cg_mulc(s, oh, e->sh), cg_mulc(s, kh.i, e->dh)), -e->ph);
   /* x(cb, ih, iw = 0, ci = 0) */
-  LLVMValueRef xrow = act_off(e, e->in_blocked, q->C, q->H, q->W, cg_mulc(s, cb.i, L), ih, cg_i64(s, 0));
+  LLVMValueRef xrow = act_off(e, e->in_blocked, q->C, q->H, q->W, cg_mulc(s, cb.i, e->cblk), ih, cg_i64(s, 0));
   LLVMValueRef xcol = cg_mulc(s, cg_addc(s, cg_mulc(s, ow0, e->sw), -e->pw), pstride);
   xrow = cg_add(s, xrow, xcol);
   /* weights(ocb, cb, kh, kw = 0, ci = 0, 0) */
   LLVMValueRef wrow = cg_mulc(
-      s, cg_add(s, cg_mulc(s, cg_add(s, cg_mulc(s, e->ocb, q->C / L), cb.i), q->KH), kh.i),
-      q->KW * L * nr);
+      s, cg_add(s, cg_mulc(s, cg_add(s, cg_mulc(s, e->ocb, q->C / e->cblk), cb.i), q->KH), kh.i),
+      q->KW * e->cblk * nr);
   for (int64_t kw = 0; kw < q->KW; kw++) {
     /* the pixels r whose column iw = (ow0 + r)*sw + kw*dw - pw is inside */
     int rlo = 0, rhi = mr;
@@ -309,11 +338,11 @@ static void tile(nchwc_emit *e, LLVMValueRef oh, LLVMValueRef kh0, LLVMValueRef 
       if (rlo >= rhi) continue;
     }
     int U = e->sc->unroll;
-    cg_loop ci = cg_for_n(s, L / U);
+    cg_loop ci = cg_for_n(s, e->cblk / U);
     for (int u = 0; u < U; u++) {
       LLVMValueRef c = cg_addc(s, cg_mulc(s, ci.i, U), u);
       LLVMValueRef wv[NCHWC_MAX_NV];
-      LLVMValueRef wat = cg_add(s, cg_addc(s, wrow, kw * L * nr), cg_mulc(s, c, nr));
+      LLVMValueRef wat = cg_add(s, cg_addc(s, wrow, kw * e->cblk * nr), cg_mulc(s, c, nr));
       for (int v = 0; v < nv; v++) {
         wv[v] = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->w, cg_addc(s, wat, v * L)), "w");
         LLVMSetAlignment(wv[v], (unsigned)(L * 4 > 64 ? 64 : L * 4));
@@ -381,8 +410,59 @@ static void row(nchwc_emit *e, LLVMValueRef oh) {
   if (OW % mr) tile(e, oh, kh0, kh1, cg_i64(s, full * mr), full * mr, (int)(OW % mr));
 }
 
-/* [M/nr][C/L][KH][KW][L][nr] from W [M][C][KH][KW]. */
-static float *pack_weights(cg_state *s, const float *w, const cg_nchwc_shape *q, int L, int nr,
+/* ---- MaxPool on blocked activations ---------------------------------------------- */
+kiln_status cg_nchwc_pool_emit(cg_state *s, int32_t n) {
+  ir_value_id x = cg_in(s, n, 0), y = cg_out(s, n, 0);
+  const ir_layout *xl = &s->g->values[x].layout, *yl = &s->g->values[y].layout;
+  if (xl->kind != IR_LAYOUT_BLOCKED || yl->kind != IR_LAYOUT_BLOCKED || xl->block != yl->block)
+    return cg_unsupported(s, n, "MaxPool between different layouts");
+  const ir_shape *xs = cg_shape(s, x);
+  cg_window win;
+  kiln_status st = cg_window_init(s, n, xs, cg_shape(s, y), NULL, &win);
+  if (st) return st;
+  int L = xl->block;
+  int64_t N = xs->dims[0], C = xs->dims[1], H = win.in[0], W = win.in[1], OH = win.out[0], OW = win.out[1];
+  LLVMTypeRef vt = LLVMVectorType(s->t_f32, (unsigned)L);
+  /* items: (channel block, image, output row); each output pixel's L
+   * channels are one vector, the max over the window's taps inside the
+   * image (padding never wins); a NaN never wins, as in lower_pool.c */
+  int64_t items = C / L * N * OH;
+  cg_kernel *k = cg_kernel_begin(s, n, items, OW * win.kernel[0] * win.kernel[1] * 2);
+  cg_loop item = cg_for(s, k->begin, k->end);
+  LLVMValueRef blk = cg_divc(s, item.i, OH), oh = cg_remc(s, item.i, OH);
+  LLVMValueRef xb = cg_mulc(s, blk, H * W * L), yb = cg_mulc(s, cg_add(s, cg_mulc(s, blk, OH), oh), OW * L);
+  LLVMValueRef kh0, kh1;
+  cg_valid_range(s, cg_addc(s, cg_mulc(s, oh, win.stride[0]), -win.pad_begin[0]), win.dilation[0],
+                 win.kernel[0], 0, H, &kh0, &kh1);
+  cg_loop ow = cg_for_n(s, OW);
+  LLVMValueRef kw0, kw1;
+  cg_valid_range(s, cg_addc(s, cg_mulc(s, ow.i, win.stride[1]), -win.pad_begin[1]), win.dilation[1],
+                 win.kernel[1], 0, W, &kw0, &kw1);
+  LLVMValueRef acc = cg_var(s, vt, cg_splat(s, cg_const(s, IR_F32, -INFINITY), (unsigned)L));
+  cg_loop kh = cg_for(s, kh0, kh1);
+  LLVMValueRef ih = cg_add(s, cg_addc(s, cg_mulc(s, oh, win.stride[0]), -win.pad_begin[0]),
+                           cg_mulc(s, kh.i, win.dilation[0]));
+  cg_loop kw = cg_for(s, kw0, kw1);
+  LLVMValueRef iw = cg_add(s, cg_addc(s, cg_mulc(s, ow.i, win.stride[1]), -win.pad_begin[1]),
+                           cg_mulc(s, kw.i, win.dilation[1]));
+  LLVMValueRef at = cg_add(s, xb, cg_mulc(s, cg_add(s, cg_mulc(s, ih, W), iw), L));
+  LLVMValueRef v = LLVMBuildLoad2(s->b, vt, cg_gep(s, IR_F32, k->in[0], at), "x");
+  LLVMSetAlignment(v, 4);
+  LLVMValueRef a = cg_get(s, vt, acc);
+  cg_set(s, acc, LLVMBuildSelect(s->b, LLVMBuildFCmp(s->b, LLVMRealOGT, v, a, ""), v, a, ""));
+  cg_end(s, &kw);
+  cg_end(s, &kh);
+  LLVMValueRef stv = LLVMBuildStore(s->b, cg_get(s, vt, acc),
+                                    cg_gep(s, IR_F32, k->out[0], cg_add(s, yb, cg_mulc(s, ow.i, L))));
+  LLVMSetAlignment(stv, 4);
+  cg_end(s, &ow);
+  cg_end(s, &item);
+  cg_kernel_end(s, k);
+  return KILN_OK;
+}
+
+/* [M/nr][C/L][KH][KW][L][nr] from W [M][C][KH][KW] (L: the channel block). */
+static float *pack_weights(cg_state *s, const float *w, const cg_nchwc_shape *q, int64_t L, int nr,
                            int64_t *bytes) {
   int64_t taps = q->KH * q->KW, n = q->M * q->C * taps;
   float *p = ir_arena_alloc(&s->arena, (size_t)n * sizeof *p + 64);
@@ -432,7 +512,9 @@ kiln_status cg_nchwc_emit(cg_state *s, int32_t n, const cg_schedule *sc) {
   e.vt = LLVMVectorType(s->t_f32, (unsigned)e.L);
 
   int64_t wbytes;
-  const float *wp = pack_weights(s, ir_const_data(s->g, cg_in(s, n, 1)), q, e.L, sc->nr, &wbytes);
+  e.cblk = cg_nchwc_cblk(q->C, e.L);
+  if (e.in_blocked && e.cblk != e.L) return cg_unsupported(s, n, "a blocked input of %lld channels", (long long)q->C);
+  const float *wp = pack_weights(s, ir_const_data(s->g, cg_in(s, n, 1)), q, e.cblk, sc->nr, &wbytes);
   char gname[200];
   snprintf(gname, sizeof gname, "const.%s.nchwc%d", s->g->values[cg_in(s, n, 1)].name, sc->nr);
   LLVMValueRef wglob = cg_const_global(s, gname, wp, wbytes);
@@ -465,7 +547,7 @@ kiln_status cg_nchwc_emit(cg_state *s, int32_t n, const cg_schedule *sc) {
   LLVMValueRef p0 = cg_mulc(s, cgi, per_item_ocb);
   LLVMValueRef p1 = cg_min(s, cg_addc(s, p0, per_item_ocb), cg_i64(s, ocb_n));
 
-  int64_t cbs = sc->kc / (q->KH * q->KW * e.L), ncb = q->C / e.L, nkb = ceil_div(ncb, cbs);
+  int64_t cbs = sc->kc / (q->KH * q->KW * e.cblk), ncb = q->C / e.cblk, nkb = ceil_div(ncb, cbs);
   cg_loop pc = cg_for_n(s, nkb);
   e.cb0 = cg_mulc(s, pc.i, cbs);
   e.cb1 = cg_min(s, cg_addc(s, e.cb0, cbs), cg_i64(s, ncb));

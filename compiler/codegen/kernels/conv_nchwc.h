@@ -29,17 +29,25 @@ typedef struct cg_nchwc_shape {
 
 /* True if node n (Conv or FusedConv) can be computed by the direct kernel
  * with `lanes` f32 lanes: 2-d, one group, static f32 shapes, constant
- * plain weights, input and output channels multiples of lanes.  Reads the
+ * plain weights, output channels a multiple of lanes, input channels a
+ * multiple of lanes or fewer than lanes.  Reads the
  * IR only. */
 bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes);
-/* Marks every activation that is produced by such a convolution and read
- * only by such convolutions (as the image, input 0, or the residual,
- * input 3), and is not a graph output, as BLOCKED (block = lanes, axis 1).
- * Returns how many values it marked. */
+/* True if node n is a MaxPool that can run on blocked activations: 2-d,
+ * f32, no indices output, channels a multiple of lanes. */
+bool cg_nchwc_pool_of(const ir_graph *g, ir_node_id n, int lanes);
+/* Marks every activation that is produced by such a convolution (or such
+ * a MaxPool) and read only by such convolutions (as the image, input 0,
+ * or the residual, input 3) or MaxPools, and is not a graph output, as
+ * BLOCKED (block = lanes, axis 1); a MaxPool's input and output are both
+ * blocked or both plain.  Returns how many values it marked. */
 int cg_nchwc_plan(ir_graph *g, int lanes);
 /* True if node n reads or writes a blocked activation: it must be (and
  * can be) computed by the direct kernel. */
 bool cg_nchwc_node(const ir_graph *g, ir_node_id n);
+/* Input channels per block of the kernel's k loop: lanes, or all C when
+ * C is below lanes (a plain RGB input). */
+int64_t cg_nchwc_cblk(int64_t C, int lanes);
 /* The problem of such a node. */
 void cg_nchwc_shape_of(const ir_graph *g, ir_node_id n, cg_nchwc_shape *sh);
 /* The default schedule of the direct kernel (conv = direct): mr pixels of
@@ -50,6 +58,8 @@ void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape 
 /* Checks a conv = direct schedule against the problem (nr divides M, kc
  * whole channel blocks); NULL if valid. */
 const char *cg_nchwc_schedule_check(const cg_nchwc_shape *sh, const cg_schedule *sc);
+/* Emits the kernel of MaxPool node n whose input and output are blocked. */
+kiln_status cg_nchwc_pool_emit(cg_state *s, int32_t n);
 /* Emits node n's kernel under schedule sc. */
 kiln_status cg_nchwc_emit(cg_state *s, int32_t n, const cg_schedule *sc);
 
