@@ -226,7 +226,7 @@ END_TEST
  * within 1e-5, 1 vs 3 threads bit for bit. */
 typedef struct nchwc_case {
   int N, Cb, Mb, H, W, KH, KW, sh, sw, dh, dw, pt, pl, pb, pr; /* Cb, Mb: channels in vectors */
-  int mr, kcb, unroll, mc; /* conv2's schedule: 0 keeps the default field */
+  int mr, kcb, unroll, mc; /* conv2's schedule: 0 keeps the default field (mr -1: expect mr = lanes) */
 } nchwc_case;
 
 static void ref_conv(const float *x, const float *w, const float *b, const float *res, double *y,
@@ -302,7 +302,9 @@ static void check_nchwc(const nchwc_case *t) {
   ck_assert_msg(g->values[y].layout.kind == IR_LAYOUT_PLAIN, "a graph output stays plain");
   cg_schedule sc = {0};
   ck_assert(cg_schedule_parse(ir_attr_string_or(g, n2, "schedule", ""), &sc) && sc.conv == CG_CONV_DIRECT);
-  if (t->mr) sc.mr = t->mr;
+  if (t->mr > 0) sc.mr = t->mr;
+  if (t->mr < 0) /* rows of whole vectors: the policy stores transposed tiles of L pixels */
+    ck_assert_msg(sc.mr == L && sc.nr == L, "plain output of whole-vector rows: %s", ir_attr_string_or(g, n2, "schedule", ""));
   if (t->kcb) sc.kc = (int64_t)t->kcb * 9 * L;
   if (t->unroll) sc.unroll = t->unroll;
   if (t->mc) sc.mc = t->mc;
@@ -326,6 +328,7 @@ START_TEST(nchwc_chain_edges_and_schedules) {
       {2, 2, 2, 11, 13, 3, 3, 2, 2, 1, 1, 1, 0, 2, 1, 3, 1, 2, 1},  /* stride 2, asymmetric pads, 2 images, K blocks */
       {1, 1, 3, 8, 17, 3, 5, 1, 2, 2, 1, 2, 2, 2, 2, 5, 1, 4, 2},   /* dilation, 3x5, a wide row of edge + interior tiles */
       {1, 3, 2, 7, 7, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 7, 2, 1, 7},    /* 1x1 stride 2 (downsample) */
+      {2, 1, 2, 5, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, -1, 0, 0, 0},  /* rows of 32: transposed plain stores */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_nchwc(&cases[i]);
 }

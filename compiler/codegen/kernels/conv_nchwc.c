@@ -44,7 +44,7 @@
 
 #include "kernels/gemm.h"
 
-enum { NCHWC_MAX_MR = 14, NCHWC_MAX_NV = 4 };
+enum { NCHWC_MAX_MR = 16, NCHWC_MAX_NV = 4 };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -192,6 +192,12 @@ void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape 
       if (score > best + 1e-9) best = score, s.mr = mr, s.nr = nv * s.lanes;
     }
   }
+  /* a plain output whose rows are whole vectors: tiles of one vector of
+   * pixels by one of channels, stored as a transposed tile (whole vectors
+   * along a row of each channel's plane) instead of lane by lane */
+  if (sh->out_plain && sh->OW % s.lanes == 0 && s.lanes <= 16 && 2 * s.lanes + 2 <= regs &&
+      sh->M % s.lanes == 0)
+    s.mr = s.lanes, s.nr = s.lanes;
   /* kc: whole input channel blocks, the weights of one K block (kc x nr
    * floats) at most 24 KiB (one block at least) so they stay in half of
    * L1 while every tile of the item sweeps them: against 64 KiB (L2),
@@ -219,7 +225,7 @@ void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape 
 
 const char *cg_nchwc_schedule_check(const cg_nchwc_shape *sh, const cg_schedule *sc) {
   if (sc->conv != CG_CONV_DIRECT) return "not a direct convolution schedule";
-  if (sc->mr > NCHWC_MAX_MR) return "mr (pixels per tile) above 14";
+  if (sc->mr > NCHWC_MAX_MR) return "mr (pixels per tile) above 16";
   if (sc->nr / sc->lanes > NCHWC_MAX_NV) return "nr above 4 vectors";
   if (sh->M % sc->nr) return "nr must divide the output channels";
   int64_t cblk = cg_nchwc_cblk(sh->C, sc->lanes);
@@ -288,6 +294,27 @@ static void st_chan(nchwc_emit *e, LLVMValueRef c, LLVMValueRef oh, LLVMValueRef
   int64_t plane = e->q.OH * e->q.OW;
   for (int l = 0; l < e->L; l++)
     cg_store(s, IR_F32, e->y, cg_addc(s, at, l * plane), LLVMBuildExtractElement(s->b, v, cg_i32(s, l), ""));
+}
+
+/* Transposes the L x L matrix whose rows are m[0..L-1] (L a power of two):
+ * log2(L) stages, each exchanging the off-diagonal b x b blocks of every
+ * 2b x 2b block with one two-input shuffle per row. */
+static void transpose(cg_state *s, LLVMValueRef *m, int L) {
+  for (int b = 1; b < L; b *= 2)
+    for (int i = 0; i < L; i++) {
+      if (i % (2 * b) >= b) continue;
+      LLVMValueRef lo[64], hi[64];
+      for (int j = 0; j < L; j++) {
+        bool first = j % (2 * b) < b;
+        /* row i keeps its j in the first half of each 2b group and takes
+         * row i+b's j-b in the second; row i+b the other way round */
+        lo[j] = cg_i32(s, first ? j : L + j - b);
+        hi[j] = cg_i32(s, first ? j + b : L + j);
+      }
+      LLVMValueRef a = m[i], c = m[i + b];
+      m[i] = LLVMBuildShuffleVector(s->b, a, c, LLVMConstVector(lo, (unsigned)L), "");
+      m[i + b] = LLVMBuildShuffleVector(s->b, a, c, LLVMConstVector(hi, (unsigned)L), "");
+    }
 }
 
 /* One tile: pixels ow0 .. ow0+mr-1 of row oh, all nr channels of the item's
@@ -377,6 +404,22 @@ static void tile(nchwc_emit *e, LLVMValueRef oh, LLVMValueRef kh0, LLVMValueRef 
     }
   }
   cg_end_if(s, &fin);
+  if (!e->out_blocked && mr == L && (L & (L - 1)) == 0) {
+    /* plain output, a tile of L pixels of one row: transpose each L x L
+     * block in registers, then every channel's L pixels are one store */
+    int64_t plane = q->OH * q->OW;
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef m[NCHWC_MAX_MR];
+      for (int r = 0; r < L; r++) m[r] = cg_get(s, e->vt, acc[r * nv + v]);
+      transpose(s, m, L);
+      LLVMValueRef at = act_off(e, false, q->M, q->OH, q->OW, cg_addc(s, c0, v * L), oh, ow0);
+      for (int l = 0; l < L; l++) {
+        LLVMValueRef st = LLVMBuildStore(s->b, m[l], cg_gep(s, IR_F32, e->y, cg_addc(s, at, l * plane)));
+        LLVMSetAlignment(st, 4);
+      }
+    }
+    return;
+  }
   for (int r = 0; r < mr; r++)
     for (int v = 0; v < nv; v++)
       st_chan(e, cg_addc(s, c0, v * L), oh, cg_addc(s, ow0, r), cg_get(s, e->vt, acc[r * nv + v]));
