@@ -195,7 +195,7 @@ void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape 
   /* a plain output whose rows are whole vectors: tiles of one vector of
    * pixels by one of channels, stored as a transposed tile (whole vectors
    * along a row of each channel's plane) instead of lane by lane */
-  if (sh->out_plain && sh->OW % s.lanes == 0 && s.lanes <= 16 && 2 * s.lanes + 2 <= regs &&
+  if (sh->out_plain && sh->OW % s.lanes == 0 && s.lanes <= 16 && s.lanes + 2 <= regs - 1 &&
       sh->M % s.lanes == 0)
     s.mr = s.lanes, s.nr = s.lanes;
   /* kc: whole input channel blocks, the weights of one K block (kc x nr
