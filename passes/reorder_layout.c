@@ -103,15 +103,18 @@ static bool sparse_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *cap
 }
 
 /* A convolution on the direct kernel: one that reads or writes a blocked
- * activation, or whose given schedule asks for it.  Its schedule is the
+ * activation, whose given schedule asks for it, or (plain_too) one that
+ * the direct kernel beats even on plain activations (cg_nchwc_plain_pays).  Its schedule is the
  * given one if valid, else the direct kernel's default policy; `kiln
  * tune` does not search it yet, so --tuning records do not apply. */
 static bool direct_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const cg_target_caps *caps,
-                            int lanes, bool print) {
+                            int lanes, bool plain_too, bool print) {
   const char *given = ir_attr_string_or(g, n, "schedule", NULL);
   cg_schedule t = {0};
   bool asked = given && cg_schedule_parse(given, &t) && t.conv == CG_CONV_DIRECT;
-  if (!cg_nchwc_node(g, n) && !(asked && cg_nchwc_conv_of(g, n, lanes))) return false;
+  if (!cg_nchwc_node(g, n) && !(asked && cg_nchwc_conv_of(g, n, lanes)) &&
+      !(plain_too && cg_nchwc_plain_pays(g, n, lanes)))
+    return false;
   cg_nchwc_shape sh;
   cg_nchwc_shape_of(g, n, &sh);
   cg_schedule sc;
@@ -155,7 +158,7 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
   int32_t count = g->num_nodes;
   for (ir_node_id n = 0; n < count; n++) {
     if (g->nodes[n].dead) continue;
-    if (lanes && direct_schedule(ctx, g, n, &caps, lanes, opt->print_schedule)) {
+    if (lanes && direct_schedule(ctx, g, n, &caps, lanes, !opt->conv_plain, opt->print_schedule)) {
       kernels++;
       continue;
     }

@@ -146,6 +146,19 @@ int cg_nchwc_plan(ir_graph *g, int lanes) {
   return marked;
 }
 
+bool cg_nchwc_plain_pays(const ir_graph *g, ir_node_id n, int lanes) {
+  if (!cg_nchwc_conv_of(g, n, lanes)) return false;
+  const ir_node *nd = &g->nodes[n];
+  const ir_shape *ws = &g->values[nd->inputs[1]].shape, *ys = &g->values[nd->outputs[0]].shape;
+  bool pointwise = ws->dims[2] == 1 && ws->dims[3] == 1;
+  const int64_t *v;
+  int cnt = ir_attr_ints(g, n, "strides", &v);
+  for (int i = 0; i < cnt; i++) pointwise = pointwise && v[i] == 1;
+  cnt = ir_attr_ints(g, n, "pads", &v);
+  for (int i = 0; i < cnt; i++) pointwise = pointwise && v[i] == 0;
+  return !pointwise && ys->dims[3] % lanes == 0;
+}
+
 bool cg_nchwc_node(const ir_graph *g, ir_node_id n) {
   const ir_node *nd = &g->nodes[n];
   if (nd->op != IR_OP_CONV && nd->op != IR_OP_FUSED_CONV) return false;

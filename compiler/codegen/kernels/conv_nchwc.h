@@ -48,6 +48,12 @@ bool cg_nchwc_node(const ir_graph *g, ir_node_id n);
 /* Input channels per block of the kernel's k loop: lanes, or all C when
  * C is below lanes (a plain RGB input). */
 int64_t cg_nchwc_cblk(int64_t C, int lanes);
+/* True if node n, a convolution the direct kernel takes, is better on it
+ * even with plain input and output: it would need im2col on the GEMM
+ * kernel (a KxK, strided or padded window) and its output rows are whole
+ * vectors, so the direct kernel's tiles store transposed, a vector at a
+ * time (MobileNetV2's stem). */
+bool cg_nchwc_plain_pays(const ir_graph *g, ir_node_id n, int lanes);
 /* The problem of such a node. */
 void cg_nchwc_shape_of(const ir_graph *g, ir_node_id n, cg_nchwc_shape *sh);
 /* The default schedule of the direct kernel (conv = direct): mr pixels of
