@@ -250,18 +250,23 @@ static void ref_conv(const float *x, const float *w, const float *b, const float
         }
 }
 
+/* The host's f32 lanes for the blocked layout, 0 when it has no vector
+ * registers (then the blocked tests say plainly that they did not run). */
+static int host_lanes(kiln_ctx *ctx, const char *what) {
+  cg_target tg;
+  ck_assert_int_eq(cg_target_init(ctx, &tg, "host", NULL, 2), KILN_OK);
+  int L = tg.vector_bits >= 128 ? tg.vector_bits / 32 : 0;
+  cg_target_dispose(&tg);
+  if (!L) fprintf(stderr, "%s: NOT RUN: the host has no vector registers, no blocked layout\n", what);
+  return L;
+}
+
 static void check_nchwc(const nchwc_case *t) {
   kiln_ctx ctx;
   tu_ctx(&ctx);
   kiln_options opt = ct_options();
-  cg_target tg;
-  ck_assert_int_eq(cg_target_init(&ctx, &tg, "host", NULL, 2), KILN_OK);
-  int L = tg.vector_bits >= 128 ? tg.vector_bits / 32 : 0;
-  cg_target_dispose(&tg);
-  if (!L) {
-    fprintf(stderr, "nchwc: NOT RUN: the host has no vector registers, no blocked layout\n");
-    return;
-  }
+  int L = host_lanes(&ctx, "nchwc");
+  if (!L) return;
   int C = t->Cb * L, M = t->Mb * L;
   int OH = (t->H + t->pt + t->pb - (t->dh * (t->KH - 1) + 1)) / t->sh + 1;
   int OW = (t->W + t->pl + t->pr - (t->dw * (t->KW - 1) + 1)) / t->sw + 1;
@@ -342,14 +347,8 @@ START_TEST(nchwc_rgb_stem_and_maxpool) {
   kiln_ctx ctx;
   tu_ctx(&ctx);
   kiln_options opt = ct_options();
-  cg_target tg;
-  ck_assert_int_eq(cg_target_init(&ctx, &tg, "host", NULL, 2), KILN_OK);
-  int L = tg.vector_bits >= 128 ? tg.vector_bits / 32 : 0;
-  cg_target_dispose(&tg);
-  if (!L) {
-    fprintf(stderr, "nchwc stem: NOT RUN: the host has no vector registers, no blocked layout\n");
-    return;
-  }
+  int L = host_lanes(&ctx, "nchwc stem");
+  if (!L) return;
   int N = 1, C = 3, M = 2 * L, H = 23, W = 21;
   int OH = (H + 2 - 3) / 2 + 1, OW = (W + 2 - 3) / 2 + 1;   /* conv1: 3x3 s2 p1 */
   int PH = (OH + 2 - 3) / 2 + 1, PW = (OW + 2 - 3) / 2 + 1; /* pool: 3x3 s2 p1 */
