@@ -108,12 +108,12 @@ static bool sparse_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *cap
  * given one if valid, else the direct kernel's default policy; `kiln
  * tune` does not search it yet, so --tuning records do not apply. */
 static bool direct_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const cg_target_caps *caps,
-                            int lanes, bool plain_too, bool print) {
+                            int lanes, bool plain_too, bool sparse, bool print) {
   const char *given = ir_attr_string_or(g, n, "schedule", NULL);
   cg_schedule t = {0};
   bool asked = given && cg_schedule_parse(given, &t) && t.conv == CG_CONV_DIRECT;
-  if (!cg_nchwc_node(g, n) && !(asked && cg_nchwc_conv_of(g, n, lanes)) &&
-      !(plain_too && cg_nchwc_plain_pays(g, n, lanes)))
+  if (!cg_nchwc_node(g, n) && !(asked && cg_nchwc_conv_of(g, n, lanes, sparse)) &&
+      !(plain_too && cg_nchwc_plain_pays(g, n, lanes, sparse)))
     return false;
   cg_nchwc_shape sh;
   cg_nchwc_shape_of(g, n, &sh);
@@ -154,11 +154,11 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
   char *untuned = NULL; /* names of the kernels without a record, comma-separated */
   size_t untuned_len = 0;
   int lanes = caps.vector_bits >= 128 ? caps.vector_bits / 32 : 0;
-  if (lanes && !opt->conv_plain) cg_nchwc_plan(g, lanes);
+  if (lanes && !opt->conv_plain) cg_nchwc_plan(g, lanes, !opt->sparse_off);
   int32_t count = g->num_nodes;
   for (ir_node_id n = 0; n < count; n++) {
     if (g->nodes[n].dead) continue;
-    if (lanes && direct_schedule(ctx, g, n, &caps, lanes, !opt->conv_plain, opt->print_schedule)) {
+    if (lanes && direct_schedule(ctx, g, n, &caps, lanes, !opt->conv_plain, !opt->sparse_off, opt->print_schedule)) {
       kernels++;
       continue;
     }

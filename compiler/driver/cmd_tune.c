@@ -690,7 +690,7 @@ static int tune(kiln_ctx *ctx, drv_args *a) {
    * the one-node graphs below see plain values */
   direct = kiln_calloc(ctx, (size_t)g->num_nodes + 1, sizeof *direct);
   int ndirect = 0, lanes = t.caps.vector_bits >= 128 ? t.caps.vector_bits / 32 : 0;
-  if (lanes && !a->opt.conv_plain && cg_nchwc_plan(g, lanes) > 0) {
+  if (lanes && !a->opt.conv_plain && cg_nchwc_plan(g, lanes, !a->opt.sparse_off) > 0) {
     for (ir_node_id n = 0; n < g->num_nodes; n++)
       if (!g->nodes[n].dead && cg_nchwc_node(g, n)) direct[n] = true, ndirect++;
     for (int32_t v = 0; v < g->num_values; v++)

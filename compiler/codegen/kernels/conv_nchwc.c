@@ -53,7 +53,7 @@ static bool static_f32(const ir_graph *g, ir_value_id v) {
 }
 
 /* ---- which nodes, which values (IR only) ---------------------------------------- */
-bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes) {
+bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes, bool sparse_kernels) {
   const ir_node *nd = &g->nodes[n];
   if (nd->dead || (nd->op != IR_OP_CONV && nd->op != IR_OP_FUSED_CONV) || nd->num_inputs < 2 ||
       lanes < 4)
@@ -61,8 +61,14 @@ bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes) {
   ir_value_id x = nd->inputs[0], w = nd->inputs[1], y = nd->outputs[0];
   if (!static_f32(g, x) || !static_f32(g, w) || !static_f32(g, y) || !ir_const_data(g, w))
     return false;
-  if (g->values[w].layout.kind != IR_LAYOUT_PLAIN || g->values[w].sparsity.kind != IR_SPARSE_DENSE)
-    return false;
+  if (g->values[w].layout.kind != IR_LAYOUT_PLAIN) return false;
+  /* sparse weights that reorder-layout's cost model gives the sparse GEMM
+   * kernel (1x1 convolutions whose runs of 8 output channels are mostly
+   * zero: reorder_layout.c, sparse_schedule) stay there */
+  if (sparse_kernels && g->values[w].sparsity.kind != IR_SPARSE_DENSE) {
+    double d = cg_sparse_col_density(g, n, 8);
+    if (d >= 0 && d <= CG_SPARSE_MAX_ROW_DENSITY) return false;
+  }
   const ir_shape *xs = &g->values[x].shape, *ws = &g->values[w].shape;
   if (xs->rank != 4 || ws->rank != 4 || ir_attr_int_or(g, n, "group", 1) != 1) return false;
   /* input channels in whole blocks of lanes, or fewer than lanes (an RGB
@@ -87,11 +93,11 @@ bool cg_nchwc_pool_of(const ir_graph *g, ir_node_id n, int lanes) {
   return g->values[x].shape.dims[1] % lanes == 0 && (!strcmp(ap, "NOTSET") || !strcmp(ap, "VALID"));
 }
 
-int cg_nchwc_plan(ir_graph *g, int lanes) {
+int cg_nchwc_plan(ir_graph *g, int lanes, bool sparse_kernels) {
   /* ok: direct convolutions (image 0, residual 3); pool: blocked MaxPool (0) */
   bool *ok = calloc((size_t)g->num_nodes + 1, 1), *pool = calloc((size_t)g->num_nodes + 1, 1);
   for (ir_node_id n = 0; n < g->num_nodes; n++) {
-    ok[n] = cg_nchwc_conv_of(g, n, lanes);
+    ok[n] = cg_nchwc_conv_of(g, n, lanes, sparse_kernels);
     pool[n] = cg_nchwc_pool_of(g, n, lanes);
   }
   /* readers: every use must be one of those */
@@ -146,8 +152,8 @@ int cg_nchwc_plan(ir_graph *g, int lanes) {
   return marked;
 }
 
-bool cg_nchwc_plain_pays(const ir_graph *g, ir_node_id n, int lanes) {
-  if (!cg_nchwc_conv_of(g, n, lanes)) return false;
+bool cg_nchwc_plain_pays(const ir_graph *g, ir_node_id n, int lanes, bool sparse_kernels) {
+  if (!cg_nchwc_conv_of(g, n, lanes, sparse_kernels)) return false;
   const ir_node *nd = &g->nodes[n];
   const ir_shape *ws = &g->values[nd->inputs[1]].shape, *ys = &g->values[nd->outputs[0]].shape;
   bool pointwise = ws->dims[2] == 1 && ws->dims[3] == 1;

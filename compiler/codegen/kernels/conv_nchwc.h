@@ -30,9 +30,10 @@ typedef struct cg_nchwc_shape {
 /* True if node n (Conv or FusedConv) can be computed by the direct kernel
  * with `lanes` f32 lanes: 2-d, one group, static f32 shapes, constant
  * plain weights, output channels a multiple of lanes, input channels a
- * multiple of lanes or fewer than lanes.  Reads the
+ * multiple of lanes or fewer than lanes; with sparse_kernels (no --sparse
+ * off), not a sparse weight the sparse GEMM kernel takes.  Reads the
  * IR only. */
-bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes);
+bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes, bool sparse_kernels);
 /* True if node n is a MaxPool that can run on blocked activations: 2-d,
  * f32, no indices output, channels a multiple of lanes. */
 bool cg_nchwc_pool_of(const ir_graph *g, ir_node_id n, int lanes);
@@ -41,7 +42,7 @@ bool cg_nchwc_pool_of(const ir_graph *g, ir_node_id n, int lanes);
  * or the residual, input 3) or MaxPools, and is not a graph output, as
  * BLOCKED (block = lanes, axis 1); a MaxPool's input and output are both
  * blocked or both plain.  Returns how many values it marked. */
-int cg_nchwc_plan(ir_graph *g, int lanes);
+int cg_nchwc_plan(ir_graph *g, int lanes, bool sparse_kernels);
 /* True if node n reads or writes a blocked activation: it must be (and
  * can be) computed by the direct kernel. */
 bool cg_nchwc_node(const ir_graph *g, ir_node_id n);
@@ -53,7 +54,7 @@ int64_t cg_nchwc_cblk(int64_t C, int lanes);
  * kernel (a KxK, strided or padded window) and its output rows are whole
  * vectors, so the direct kernel's tiles store transposed, a vector at a
  * time (MobileNetV2's stem). */
-bool cg_nchwc_plain_pays(const ir_graph *g, ir_node_id n, int lanes);
+bool cg_nchwc_plain_pays(const ir_graph *g, ir_node_id n, int lanes, bool sparse_kernels);
 /* The problem of such a node. */
 void cg_nchwc_shape_of(const ir_graph *g, ir_node_id n, cg_nchwc_shape *sh);
 /* The default schedule of the direct kernel (conv = direct): mr pixels of
