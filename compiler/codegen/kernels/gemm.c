@@ -226,56 +226,33 @@ static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr,
 
   unsigned balign = g->b_kind == CG_OPND_STRIDED ? 4 : (unsigned)(lanes * 4 > 64 ? 64 : lanes * 4);
   LLVMValueRef bv[8];
-  if (e->a_sparse) {
-    /* the A panel's nonzero rows (mr weights of one k) in this K block, k
-     * ascending: the dense sums less terms that add a zero product */
-    LLVMValueRef q = cg_add(s, cg_mulc(s, cg_add(s, cg_mulc(s, e->abatch, e->npanels),
-                                                 cg_divc(s, row, e->sc->mr)), e->nkb), e->pcb);
+  /* The k loop: every k of the block in order, or, for sparse weights,
+   * the k of the panel's nonzero rows (mr weights of A, or nr of B, at one
+   * k) in this K block, ascending: the same sums as the dense loop less
+   * terms that add a zero product.  Row t of a compacted panel is step t
+   * of the loop; the other operand is read at that row's k. */
+  bool sparse = e->a_sparse || g->b_skip_zero_rows;
+  cg_loop kl;
+  LLVMValueRef kk;
+  if (sparse) {
+    LLVMValueRef panel = e->a_sparse ? cg_add(s, cg_mulc(s, e->abatch, e->npanels), cg_divc(s, row, e->sc->mr))
+                                     : cg_add(s, cg_mulc(s, e->bbatch, e->npanels), cg_divc(s, col, e->sc->nr));
+    LLVMValueRef q = cg_add(s, cg_mulc(s, panel, e->nkb), e->pcb);
     LLVMValueRef t0 = cg_load(s, IR_I64, e->boffs, q), t1 = cg_load(s, IR_I64, e->boffs, cg_addc(s, q, 1));
-    cg_loop kl = cg_for(s, t0, t1);
-    LLVMValueRef kk = LLVMBuildSExt(s->b, cg_load(s, IR_I32, e->bkidx, kl.i), s->t_i64, "kk");
-    for (int v = 0; v < nv; v++) {
-      int vv = g->b_kind == CG_OPND_STRIDED && v == nv - 1 ? valid : lanes;
-      bv[v] = ld_vec(e, e->b, b_index(e, col, v, kk), vv, balign);
-    }
-    for (int i = 0; i < mr; i++) {
-      LLVMValueRef av = cg_splat(s, ld_f32(e, e->a, cg_addc(s, cg_mulc(s, kl.i, e->sc->mr), i)),
-                                 (unsigned)lanes);
-      for (int v = 0; v < nv; v++)
-        cg_set(s, acc[i * nv + v], cg_fmuladd(s, av, bv[v], cg_get(s, e->vt, acc[i * nv + v])));
-    }
-    LLVMBasicBlockRef latch = LLVMGetInsertBlock(s->b);
-    cg_end(s, &kl);
-    cg_keep_loop(s, latch);
-    goto finish;
+    kl = cg_for(s, t0, t1);
+    kk = LLVMBuildSExt(s->b, cg_load(s, IR_I32, e->bkidx, kl.i), s->t_i64, "kk");
+  } else {
+    kl = cg_for(s, cg_i64(s, 0), e->kcb);
+    kk = kl.i;
   }
-  if (g->b_skip_zero_rows) {
-    /* the panel's nonzero rows in this K block, k ascending: the same sums
-     * as the dense loop less terms that add a zero product */
-    LLVMValueRef q = cg_add(s, cg_mulc(s, cg_add(s, cg_mulc(s, e->bbatch, e->npanels),
-                                                 cg_divc(s, col, e->sc->nr)), e->nkb), e->pcb);
-    LLVMValueRef t0 = cg_load(s, IR_I64, e->boffs, q), t1 = cg_load(s, IR_I64, e->boffs, cg_addc(s, q, 1));
-    cg_loop kl = cg_for(s, t0, t1);
-    LLVMValueRef kk = LLVMBuildSExt(s->b, cg_load(s, IR_I32, e->bkidx, kl.i), s->t_i64, "kk");
-    for (int v = 0; v < nv; v++)
-      bv[v] = ld_vec(e, e->b, cg_addc(s, cg_mulc(s, kl.i, e->sc->nr), v * lanes), lanes, balign);
-    for (int i = 0; i < mr; i++) {
-      LLVMValueRef av = cg_splat(s, ld_f32(e, e->a, a_index(e, row, i, kk)), (unsigned)lanes);
-      for (int v = 0; v < nv; v++)
-        cg_set(s, acc[i * nv + v], cg_fmuladd(s, av, bv[v], cg_get(s, e->vt, acc[i * nv + v])));
-    }
-    LLVMBasicBlockRef latch = LLVMGetInsertBlock(s->b);
-    cg_end(s, &kl);
-    cg_keep_loop(s, latch);
-    goto finish;
-  }
-  cg_loop kl = cg_for(s, cg_i64(s, 0), e->kcb);
   for (int v = 0; v < nv; v++) {
     /* only a strided B is read past its edge; panels and blocks are zero-padded */
     int vv = g->b_kind == CG_OPND_STRIDED && v == nv - 1 ? valid : lanes;
-    bv[v] = ld_vec(e, e->b, b_index(e, col, v, kl.i), vv, balign);
+    LLVMValueRef at = g->b_skip_zero_rows ? cg_addc(s, cg_mulc(s, kl.i, e->sc->nr), v * lanes)
+                                          : b_index(e, col, v, kk);
+    bv[v] = ld_vec(e, e->b, at, vv, balign);
   }
-  if (g->b_kind == CG_OPND_PANELS) {
+  if (!sparse && g->b_kind == CG_OPND_PANELS) {
     /* Weights larger than the caches stream from memory once, in the
      * first row tile of each panel; the hardware prefetcher does not run
      * far enough ahead of that stream, so fetch GEMM_PREFETCH steps ahead
@@ -288,7 +265,8 @@ static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr,
     }
   }
   for (int i = 0; i < mr; i++) {
-    LLVMValueRef av = cg_splat(s, ld_f32(e, e->a, a_index(e, row, i, kl.i)), (unsigned)lanes);
+    LLVMValueRef at = e->a_sparse ? cg_addc(s, cg_mulc(s, kl.i, e->sc->mr), i) : a_index(e, row, i, kk);
+    LLVMValueRef av = cg_splat(s, ld_f32(e, e->a, at), (unsigned)lanes);
     for (int v = 0; v < nv; v++)
       cg_set(s, acc[i * nv + v], cg_fmuladd(s, av, bv[v], cg_get(s, e->vt, acc[i * nv + v])));
   }
@@ -296,7 +274,6 @@ static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr,
   cg_end(s, &kl);
   cg_keep_loop(s, latch);
 
-finish:;
   cg_loop fin = cg_if(s, e->last);
   for (int i = 0; i < mr; i++)
     for (int v = 0; v < nv; v++) {
