@@ -308,6 +308,28 @@ static void row_tiles(gemm_emit *e, LLVMValueRef m0, LLVMValueRef m1, LLVMValueR
   }
 }
 
+cg_loop cg_im2col_rows(cg_state *s, const cg_im2col *q, LLVMValueRef n0, LLVMValueRef n1,
+                       LLVMValueRef ihb, LLVMValueRef iwb, cg_im2col_span *sp) {
+  /* output rows touched by [n0, n1) */
+  LLVMValueRef oh0 = cg_divc(s, n0, q->OW), oh1 = cg_divc(s, cg_addc(s, n1, q->OW - 1), q->OW);
+  cg_loop oh = cg_for(s, oh0, oh1);
+  LLVMValueRef rowbase = cg_mulc(s, oh.i, q->OW);
+  sp->ow0 = cg_max(s, cg_i64(s, 0), cg_sub(s, n0, rowbase));
+  sp->ow1 = cg_min(s, cg_i64(s, q->OW), cg_sub(s, n1, rowbase));
+  sp->at = cg_sub(s, rowbase, n0);
+  LLVMValueRef ih = cg_add(s, cg_mulc(s, oh.i, q->sh), ihb);
+  LLVMValueRef inside = LLVMBuildAnd(s->b, LLVMBuildICmp(s->b, LLVMIntSGE, ih, cg_i64(s, 0), ""),
+                                     LLVMBuildICmp(s->b, LLVMIntSLT, ih, cg_i64(s, q->H), ""), "");
+  /* valid ow: 0 <= ow*sw + iwb < W, clipped to [ow0, ow1); empty if the row is outside */
+  LLVMValueRef va, vb;
+  cg_valid_range(s, iwb, q->sw, q->OW, 0, q->W, &va, &vb);
+  sp->va = cg_min(s, cg_max(s, va, sp->ow0), sp->ow1);
+  vb = cg_max(s, cg_min(s, vb, sp->ow1), sp->va);
+  sp->vb = LLVMBuildSelect(s->b, inside, vb, sp->va, "");
+  sp->xrow = cg_add(s, cg_mulc(s, ih, q->W), iwb);
+  return oh;
+}
+
 /* Gathers B[pc:pc+kcb, n0:n1) of the convolution into the item's block
  * ([kc][nc] from column n0), zeros where the window leaves the image and
  * in the columns past n1 up to a whole nr tile. */
@@ -324,32 +346,18 @@ static void im2col_block(gemm_emit *e, LLVMValueRef n1) {
   LLVMValueRef iwb = cg_addc(s, cg_mulc(s, kw, q->dw), -q->pw);
   LLVMValueRef xc = cg_add(s, e->b_off, cg_mulc(s, ci, q->H * q->W));
   LLVMValueRef drow = cg_mulc(s, kk.i, nc); /* block row start */
-  /* output rows touched by [n0, n1) */
-  LLVMValueRef oh0 = cg_divc(s, e->n0, q->OW), oh1 = cg_divc(s, cg_addc(s, n1, q->OW - 1), q->OW);
-  cg_loop oh = cg_for(s, oh0, oh1);
-  LLVMValueRef rowbase = cg_mulc(s, oh.i, q->OW);
-  LLVMValueRef ow0 = cg_max(s, cg_i64(s, 0), cg_sub(s, e->n0, rowbase));
-  LLVMValueRef ow1 = cg_min(s, cg_i64(s, q->OW), cg_sub(s, n1, rowbase));
-  /* dst[ow] = block[drow + rowbase + ow - n0] */
-  LLVMValueRef dbase = cg_add(s, drow, cg_sub(s, rowbase, e->n0));
-  LLVMValueRef ih = cg_add(s, cg_mulc(s, oh.i, q->sh), ihb);
-  LLVMValueRef inside = LLVMBuildAnd(s->b, LLVMBuildICmp(s->b, LLVMIntSGE, ih, cg_i64(s, 0), ""),
-                                     LLVMBuildICmp(s->b, LLVMIntSLT, ih, cg_i64(s, q->H), ""), "");
-  /* valid ow: 0 <= ow*sw + iwb < W, clipped to [ow0, ow1); empty if the row is outside */
-  LLVMValueRef va, vb;
-  cg_valid_range(s, iwb, q->sw, q->OW, 0, q->W, &va, &vb);
-  va = cg_min(s, cg_max(s, va, ow0), ow1);
-  vb = cg_max(s, cg_min(s, vb, ow1), va);
-  vb = LLVMBuildSelect(s->b, inside, vb, va, "");
-  cg_loop z1 = cg_for(s, ow0, va);
+  cg_im2col_span sp;
+  cg_loop oh = cg_im2col_rows(s, q, e->n0, n1, ihb, iwb, &sp);
+  LLVMValueRef dbase = cg_add(s, drow, sp.at);
+  cg_loop z1 = cg_for(s, sp.ow0, sp.va);
   cg_store(s, IR_F32, e->bblock, cg_add(s, dbase, z1.i), cg_const(s, IR_F32, 0));
   cg_end(s, &z1);
-  LLVMValueRef xrow = cg_add(s, xc, cg_add(s, cg_mulc(s, ih, q->W), iwb));
-  cg_loop cp = cg_for(s, va, vb);
+  LLVMValueRef xrow = cg_add(s, xc, sp.xrow);
+  cg_loop cp = cg_for(s, sp.va, sp.vb);
   cg_store(s, IR_F32, e->bblock, cg_add(s, dbase, cp.i),
            ld_f32(e, x, cg_add(s, xrow, cg_mulc(s, cp.i, q->sw))));
   cg_end(s, &cp);
-  cg_loop z2 = cg_for(s, vb, ow1);
+  cg_loop z2 = cg_for(s, sp.vb, sp.ow1);
   cg_store(s, IR_F32, e->bblock, cg_add(s, dbase, z2.i), cg_const(s, IR_F32, 0));
   cg_end(s, &z2);
   cg_end(s, &oh);

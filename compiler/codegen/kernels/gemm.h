@@ -41,6 +41,20 @@ typedef struct cg_im2col {
   int64_t KH, KW, sh, sw, dh, dw, ph, pw;
 } cg_im2col;
 
+/* One output row's share of an im2col block over columns [n0, n1), for
+ * the kernel offset (ihb, iwb) = (kh*dh - ph, kw*dw - pw). */
+typedef struct cg_im2col_span {
+  LLVMValueRef ow0, ow1;     /* the row's output columns in [n0, n1) */
+  LLVMValueRef va, vb;       /* of those, the ones whose input is inside the image
+                              * (empty when the input row is outside) */
+  LLVMValueRef at;           /* column ow is element at + ow of the block's row */
+  LLVMValueRef xrow;         /* the plane offset of input (ih, iwb): column ow reads xrow + ow*sw */
+} cg_im2col_span;
+/* Opens the loop over the output rows that [n0, n1) touches and fills
+ * *sp for its row; the caller fills the row and closes the loop. */
+cg_loop cg_im2col_rows(cg_state *s, const cg_im2col *q, LLVMValueRef n0, LLVMValueRef n1,
+                       LLVMValueRef ihb, LLVMValueRef iwb, cg_im2col_span *sp);
+
 /* An activation applied in the epilogue. */
 typedef struct cg_activation {
   ir_op op;                  /* IR_OP_COUNT: none; else Relu, Clip, Sigmoid, ... */

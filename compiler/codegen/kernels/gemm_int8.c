@@ -303,24 +303,15 @@ static void im2col_row(qemit *e, const qconv_geo *q, LLVMValueRef x, LLVMValueRe
   LLVMValueRef ihb = cg_addc(s, cg_mulc(s, kh, q->dh), -q->ph);
   LLVMValueRef iwb = cg_addc(s, cg_mulc(s, kw, q->dw), -q->pw);
   LLVMValueRef z = LLVMConstInt(s->t_i8, (unsigned long long)(zx & 255), 0);
-  LLVMValueRef oh0 = cg_divc(s, n0, q->OW), oh1 = cg_divc(s, cg_addc(s, n1, q->OW - 1), q->OW);
-  cg_loop oh = cg_for(s, oh0, oh1);
-  LLVMValueRef rowbase = cg_mulc(s, oh.i, q->OW);
-  LLVMValueRef ow0 = cg_max(s, cg_i64(s, 0), cg_sub(s, n0, rowbase));
-  LLVMValueRef ow1 = cg_min(s, cg_i64(s, q->OW), cg_sub(s, n1, rowbase));
-  LLVMValueRef dbase = cg_sub(s, rowbase, n0);
-  LLVMValueRef ih = cg_add(s, cg_mulc(s, oh.i, q->sh), ihb);
-  LLVMValueRef inside = LLVMBuildAnd(s->b, LLVMBuildICmp(s->b, LLVMIntSGE, ih, cg_i64(s, 0), ""),
-                                     LLVMBuildICmp(s->b, LLVMIntSLT, ih, cg_i64(s, q->H), ""), "");
-  LLVMValueRef va, vb;
-  cg_valid_range(s, iwb, q->sw, q->OW, 0, q->W, &va, &vb);
-  va = cg_min(s, cg_max(s, va, ow0), ow1);
-  vb = cg_max(s, cg_min(s, vb, ow1), va);
-  vb = LLVMBuildSelect(s->b, inside, vb, va, "");
-  cg_loop z1 = cg_for(s, ow0, va);
+  const cg_im2col win = {.H = q->H, .W = q->W, .OH = q->OH, .OW = q->OW, .KH = q->KH, .KW = q->KW,
+                         .sh = q->sh, .sw = q->sw, .dh = q->dh, .dw = q->dw, .ph = q->ph, .pw = q->pw};
+  cg_im2col_span sp;
+  cg_loop oh = cg_im2col_rows(s, &win, n0, n1, ihb, iwb, &sp);
+  LLVMValueRef dbase = sp.at, ow1 = sp.ow1, va = sp.va, vb = sp.vb;
+  cg_loop z1 = cg_for(s, sp.ow0, va);
   LLVMBuildStore(s->b, z, cg_gep(s, IR_U8, dst, cg_add(s, dbase, z1.i)));
   cg_end(s, &z1);
-  LLVMValueRef xrow = cg_add(s, xc, cg_add(s, cg_mulc(s, ih, q->W), iwb));
+  LLVMValueRef xrow = cg_add(s, xc, sp.xrow);
   if (q->sw == 1) {
     cg_memcpy(s, cg_gep(s, IR_U8, dst, cg_add(s, dbase, va)), cg_gep(s, IR_U8, x, cg_add(s, xrow, va)),
               cg_sub(s, vb, va));
