@@ -20,9 +20,10 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import heldout as heldout_data  # noqa: E402
 PATTERNS = [("50% unstructured", ["--sparsity", "0.5"]),
             ("70% unstructured", ["--sparsity", "0.7"]),
             ("2:4", ["--pattern", "2:4"]),
@@ -32,16 +33,7 @@ PATTERNS = [("50% unstructured", ["--sparsity", "0.5"]),
 
 def main():
     kiln, work = sys.argv[1:3]
-    os.makedirs(work, exist_ok=True)
-    m = onnx.load(os.path.join(HERE, "digits.onnx"))
-    for v in list(m.graph.input) + list(m.graph.output):
-        v.type.tensor_type.shape.dim[0].dim_param = "N"  # run the held-out set as one batch
-    del m.graph.value_info[:]
-    model = os.path.join(work, "digits.onnx")
-    onnx.save(m, model)
-    subprocess.run(["/usr/bin/python3", os.path.join(HERE, "make_data.py"), work, "297"], check=True)
-    heldout = os.path.join(work, "heldout.npy")
-    labels = np.load(os.path.join(work, "labels.npy"))
+    model, heldout, labels = heldout_data.prepare(work, 297)
     calib = os.path.join(work, "calib_batch")
     os.makedirs(calib, exist_ok=True)
     train = [np.load(os.path.join(work, "calib", "%03d.npy" % i)) for i in range(len(labels))]

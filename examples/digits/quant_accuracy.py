@@ -14,26 +14,18 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import heldout as heldout_data  # noqa: E402
 METHODS = ["minmax", "percentile", "entropy", "mse"]
 
 
 def main():
     kiln, work = sys.argv[1:3]
     count = sys.argv[3] if len(sys.argv) > 3 else "100"
-    os.makedirs(work, exist_ok=True)
-    m = onnx.load(os.path.join(HERE, "digits.onnx"))
-    for v in list(m.graph.input) + list(m.graph.output):
-        v.type.tensor_type.shape.dim[0].dim_param = "N"  # run the held-out set as one batch
-    del m.graph.value_info[:]
-    model = os.path.join(work, "digits.onnx")
-    onnx.save(m, model)
-    subprocess.run(["/usr/bin/python3", os.path.join(HERE, "make_data.py"), work, count], check=True)
-    heldout = os.path.join(work, "heldout.npy")
-    labels = np.load(os.path.join(work, "labels.npy"))
+    model, heldout, labels = heldout_data.prepare(work, count)
 
     def run(out, *opts):
         subprocess.run([kiln, "run", model, "--input", heldout, "--output-dir", out, *opts], check=True)
