@@ -77,10 +77,9 @@ static bool sparse_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *cap
      * B is the image, two vectors of pixels wide when the registers hold
      * 8 x 2 accumulators, two B vectors and a broadcast */
     cg_schedule t = *sc;
-    t.mr = 8;
+    t.mr = CG_SPARSE_CONV_MR;
     t.nr = caps->vector_regs >= 8 * 2 + 2 + 1 ? 2 * lanes : lanes;
-    double cols = cg_sparse_col_density(g, n, t.mr);
-    if (cols < 0 || cols > CG_SPARSE_MAX_ROW_DENSITY) return false;
+    if (!cg_sparse_conv_pays(g, n)) return false;
     t.mc = (t.mc + t.mr - 1) / t.mr * t.mr;
     t.nc = (t.nc + t.nr - 1) / t.nr * t.nr;
     if (cg_schedule_check(caps, &t)) return false;

@@ -65,10 +65,7 @@ bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes, bool sparse_ke
   /* sparse weights that reorder-layout's cost model gives the sparse GEMM
    * kernel (1x1 convolutions whose runs of 8 output channels are mostly
    * zero: reorder_layout.c, sparse_schedule) stay there */
-  if (sparse_kernels && g->values[w].sparsity.kind != IR_SPARSE_DENSE) {
-    double d = cg_sparse_col_density(g, n, 8);
-    if (d >= 0 && d <= CG_SPARSE_MAX_ROW_DENSITY) return false;
-  }
+  if (sparse_kernels && cg_sparse_conv_pays(g, n)) return false;
   const ir_shape *xs = &g->values[x].shape, *ws = &g->values[w].shape;
   if (xs->rank != 4 || ws->rank != 4 || ir_attr_int_or(g, n, "group", 1) != 1) return false;
   /* input channels in whole blocks of lanes, or fewer than lanes (an RGB

@@ -129,6 +129,12 @@ double cg_sparse_row_density(const ir_graph *g, ir_node_id n, int lanes);
  * is A: the fraction of runs of `mr` output channels at one input channel
  * that hold a nonzero; -1 when the sparse path does not apply. */
 double cg_sparse_col_density(const ir_graph *g, ir_node_id n, int mr);
+/* The runs of output channels the sparse 1x1 convolution kernel skips
+ * (its mr), and whether node n's weight is sparse enough for that kernel
+ * to pay: reorder-layout's cost model gives it the kernel, and the direct
+ * convolution leaves it alone. */
+enum { CG_SPARSE_CONV_MR = 8 };
+bool cg_sparse_conv_pays(const ir_graph *g, ir_node_id n);
 /* Packs a row-major f32 tensor into panels of w along `axis` (the PACKED
  * layout of ir.h; out holds ir_packed_numel elements). */
 void cg_pack_panels_f32(const float *x, const ir_shape *shape, int axis, int w, float *out);

@@ -90,6 +90,11 @@ double cg_sparse_col_density(const ir_graph *g, ir_node_id n, int mr) {
   return runs ? (double)live / (double)runs : -1;
 }
 
+bool cg_sparse_conv_pays(const ir_graph *g, ir_node_id n) {
+  double d = cg_sparse_col_density(g, n, CG_SPARSE_CONV_MR);
+  return d >= 0 && d <= CG_SPARSE_MAX_ROW_DENSITY;
+}
+
 void cg_pack_panels_f32(const float *x, const ir_shape *shape, int axis, int w, float *out) {
   int64_t numel = ir_shape_numel(shape), d = shape->dims[axis];
   int64_t inner = 1; /* elements after the axis */
