@@ -42,6 +42,7 @@
 
 #include "cg.h"
 #include "kernels/conv_nchwc.h"
+#include "kernels/depthwise.h"
 #include "kernels/gemm.h"
 #include "kernels/tuning.h"
 #include "passes.h"
@@ -111,6 +112,7 @@ static bool direct_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const cg_t
   const char *given = ir_attr_string_or(g, n, "schedule", NULL);
   cg_schedule t = {0};
   bool asked = given && cg_schedule_parse(given, &t) && t.conv == CG_CONV_DIRECT;
+  if (cg_depthwise_of(g, n)) return false; /* its own kernel, blocked or not: no schedule */
   if (!cg_nchwc_node(g, n) && !(asked && cg_nchwc_conv_of(g, n, lanes, sparse)) &&
       !(plain_too && cg_nchwc_plain_pays(g, n, lanes, sparse)))
     return false;

@@ -346,7 +346,8 @@ kiln_status lower_conv(cg_state *s, int32_t n) {
    * enough output channels per group is a GEMM (weights as A, image
    * columns as B); depthwise ones have a kernel of their own; 3-d ones
    * and few channels per group keep the direct loops below */
-  if (q.nsp <= 2 && cg_depthwise_of(s->g, n)) return cg_depthwise_emit(s, n, &q.win);
+  if (q.nsp <= 2 && cg_depthwise_of(s->g, n))
+    return cg_nchwc_node(s->g, n) ? cg_depthwise_blocked_emit(s, n, &q.win) : cg_depthwise_emit(s, n, &q.win);
   /* blocked activations, or a schedule that asks for it: the direct kernel */
   cg_schedule dsc = {0};
   const char *stext = ir_attr_string_or(s->g, n, "schedule", NULL);

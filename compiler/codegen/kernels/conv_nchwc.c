@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/depthwise.h"
 #include "kernels/gemm.h"
 
 enum { NCHWC_MAX_MR = 16, NCHWC_MAX_NV = 4 };
@@ -91,11 +92,13 @@ bool cg_nchwc_pool_of(const ir_graph *g, ir_node_id n, int lanes) {
 }
 
 int cg_nchwc_plan(ir_graph *g, int lanes, bool sparse_kernels) {
-  /* ok: direct convolutions (image 0, residual 3); pool: blocked MaxPool (0) */
-  bool *ok = calloc((size_t)g->num_nodes + 1, 1), *pool = calloc((size_t)g->num_nodes + 1, 1);
+  /* ok: direct convolutions (image 0, residual 3); keep: blocked MaxPool
+   * (0) and depthwise convolutions (0, residual 3), whose input, output
+   * and residual are all blocked or all plain */
+  bool *ok = calloc((size_t)g->num_nodes + 1, 1), *keep = calloc((size_t)g->num_nodes + 1, 1);
   for (ir_node_id n = 0; n < g->num_nodes; n++) {
     ok[n] = cg_nchwc_conv_of(g, n, lanes, sparse_kernels);
-    pool[n] = cg_nchwc_pool_of(g, n, lanes);
+    keep[n] = cg_nchwc_pool_of(g, n, lanes) || cg_depthwise_blocked_of(g, n, lanes);
   }
   /* readers: every use must be one of those */
   bool *bad = calloc((size_t)g->num_values + 1, 1);
@@ -104,13 +107,13 @@ int cg_nchwc_plan(ir_graph *g, int lanes, bool sparse_kernels) {
     if (nd->dead) continue;
     for (int i = 0; i < nd->num_inputs; i++) {
       ir_value_id v = nd->inputs[i];
-      if (v >= 0 && !(ok[n] && (i == 0 || i == 3)) && !(pool[n] && i == 0)) bad[v] = true;
+      if (v >= 0 && !((ok[n] || keep[n]) && (i == 0 || i == 3))) bad[v] = true;
     }
   }
   for (int i = 0; i < g->num_outputs; i++) bad[g->outputs[i]] = true;
   bool *blk = calloc((size_t)g->num_values + 1, 1);
   for (ir_node_id n = 0; n < g->num_nodes; n++) {
-    if (!ok[n] && !pool[n]) continue;
+    if (!ok[n] && !keep[n]) continue;
     ir_value_id y = g->nodes[n].outputs[0];
     const ir_value *v = &g->values[y];
     blk[y] = !bad[y] && v->num_uses > 0 && v->layout.kind == IR_LAYOUT_PLAIN;
@@ -119,21 +122,29 @@ int cg_nchwc_plan(ir_graph *g, int lanes, bool sparse_kernels) {
    * (a scatter): about one store per output element against C*KH*KW/32
    * vector FMAs.  Where that is more than an eighth of the work (MobileNet's
    * expansions, 24 input channels), its input stays plain instead, which
-   * may end the chain one convolution earlier: repeat until stable. */
+   * may end the chain one convolution earlier, unless its output rows are
+   * whole vectors (then the tiles store transposed, a vector at a time).
+   * Repeat until stable: every rule only unblocks. */
   for (bool changed = true; changed;) {
     changed = false;
     for (ir_node_id n = 0; n < g->num_nodes; n++) {
-      /* a blocked MaxPool keeps the layout: both sides blocked, or neither */
-      if (pool[n]) {
-        ir_value_id x = g->nodes[n].inputs[0], y = g->nodes[n].outputs[0];
-        if (blk[x] != blk[y]) blk[x] = blk[y] = false, changed = true;
+      const ir_node *nd = &g->nodes[n];
+      if (keep[n]) {
+        ir_value_id x = nd->inputs[0], y = nd->outputs[0];
+        ir_value_id r = nd->num_inputs > 3 ? nd->inputs[3] : -1;
+        bool all = blk[x] && blk[y] && (r < 0 || blk[r]), none = !blk[x] && !blk[y] && (r < 0 || !blk[r]);
+        if (!all && !none) {
+          blk[x] = blk[y] = false;
+          if (r >= 0) blk[r] = false;
+          changed = true;
+        }
       }
       if (!ok[n]) continue;
-      const ir_node *nd = &g->nodes[n];
-      ir_value_id x = nd->inputs[0];
+      ir_value_id x = nd->inputs[0], y = nd->outputs[0];
       const ir_shape *ws = &g->values[nd->inputs[1]].shape;
       int64_t reduce = ws->dims[1] * ws->dims[2] * ws->dims[3];
-      if (blk[x] && !blk[nd->outputs[0]] && reduce < 256) blk[x] = false, changed = true;
+      bool whole_rows = g->values[y].shape.dims[3] % lanes == 0;
+      if (blk[x] && !blk[y] && reduce < 256 && !whole_rows) blk[x] = false, changed = true;
     }
   }
   int marked = 0;
@@ -143,7 +154,7 @@ int cg_nchwc_plan(ir_graph *g, int lanes, bool sparse_kernels) {
       marked++;
     }
   free(ok);
-  free(pool);
+  free(keep);
   free(bad);
   free(blk);
   return marked;

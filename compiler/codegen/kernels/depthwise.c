@@ -235,3 +235,198 @@ kiln_status cg_depthwise_emit(cg_state *s, int32_t n, const cg_window *win) {
   cg_kernel_end(s, k);
   return KILN_OK;
 }
+
+/* ---- depthwise on blocked activations ------------------------------------------- */
+/*
+ * Inside a chain of blocked activations ([C/L][N][H][W][L], ir.h) a
+ * depthwise layer keeps the layout, and the vectors run along channels
+ * instead of along the row: a vector is one pixel's L channels, a tap's
+ * weights are one vector per channel block, and the image is read in
+ * place.  Compared with the plain kernel above there is no padded copy of
+ * the plane, no lane shuffle for a stride, and no partial vector at the
+ * end of a row (56- and 28-wide rows are 3.5 and 1.75 vectors of 16):
+ *
+ *   for each parallel item (channel block, image, mc output rows):
+ *     for each output row, each tile of mr pixels:
+ *       for each kh inside the image (range computed per row):
+ *         load the input vectors the tile's taps read, once each
+ *         (a stride-1 tile of mr pixels reads mr + KW - 1 of them)
+ *         acc[r] += x(ih, (ow0 + r)*sw + kw*dw - pw) * w(kh, kw)  for each kw
+ *       + bias, + residual, activation, in registers; one store per pixel
+ *
+ * Tiles at a row's ends whose taps fall into the padding are separate
+ * code that leaves those products out, as in conv_nchwc.c.  Each output
+ * sums its taps in (kh, kw) order whatever the split: bit-identical for
+ * every thread count.
+ */
+enum { DWB_MAX_MR = 8, DWB_MAX_SPAN = DWB_MAX_MR * DW_MAX_STRIDE + DW_MAX_TAPS };
+
+bool cg_depthwise_blocked_of(const ir_graph *g, ir_node_id n, int lanes) {
+  if (g->nodes[n].dead || !cg_depthwise_of(g, n) || lanes < 4) return false;
+  const ir_node *nd = &g->nodes[n];
+  const ir_shape *xs = &g->values[nd->inputs[0]].shape;
+  if (xs->rank != 4 || xs->dims[1] % lanes) return false;
+  /* the tile's input vectors must fit one row's span */
+  const int64_t *v;
+  int cnt = ir_attr_ints(g, n, "dilations", &v);
+  for (int i = 0; i < cnt; i++)
+    if (v[i] != 1) return false;
+  const char *ap = ir_attr_string_or(g, n, "auto_pad", "NOTSET");
+  return !strcmp(ap, "NOTSET") || !strcmp(ap, "VALID");
+}
+
+typedef struct dwb_emit {
+  cg_state *s;
+  LLVMTypeRef vt;
+  int L, mr;
+  int64_t N, H, W, OH, OW, KH, KW, sh, sw, ph, pw;
+  LLVMValueRef x, y, w, bias, resid; /* bases: x, y, resid at this item's (block, image) */
+  const cg_activation *act;
+} dwb_emit;
+
+/* Pixels ow0 .. ow0+mr-1 of row oh (kh in [kh0, kh1) inside the image).
+ * ow0s >= 0: ow0 known at compile time, an edge tile. */
+static void dwb_tile(dwb_emit *e, LLVMValueRef oh, LLVMValueRef kh0, LLVMValueRef kh1,
+                     LLVMValueRef ow0, int64_t ow0s, int mr) {
+  cg_state *s = e->s;
+  LLVMValueRef acc[DWB_MAX_MR];
+  for (int r = 0; r < mr; r++) acc[r] = cg_var(s, e->vt, LLVMConstNull(e->vt));
+  cg_loop kh = cg_for(s, kh0, kh1);
+  LLVMValueRef ih = cg_addc(s, cg_add(s, cg_mulc(s, oh, e->sh), kh.i), -e->ph);
+  /* x(ih, iw0), iw0 = ow0*sw - pw: the tile's input vector j is at iw0 + j */
+  LLVMValueRef xrow = cg_mulc(s, cg_add(s, cg_mulc(s, ih, e->W), cg_addc(s, cg_mulc(s, ow0, e->sw), -e->pw)),
+                              e->L);
+  LLVMValueRef wrow = cg_mulc(s, kh.i, e->KW * e->L);
+  LLVMValueRef in[DWB_MAX_SPAN] = {0}, wv[DW_MAX_TAPS] = {0};
+  for (int r = 0; r < mr; r++)
+    for (int64_t kw = 0; kw < e->KW; kw++) {
+      int64_t j = r * e->sw + kw;
+      if (ow0s >= 0) { /* edge tile: leave the padding's products out */
+        int64_t iw = ow0s * e->sw - e->pw + j;
+        if (iw < 0 || iw >= e->W) continue;
+      }
+      if (!in[j]) {
+        in[j] = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->x, cg_addc(s, xrow, j * e->L)), "x");
+        LLVMSetAlignment(in[j], 4);
+      }
+      if (!wv[kw]) {
+        wv[kw] = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->w, cg_addc(s, wrow, kw * e->L)), "w");
+        LLVMSetAlignment(wv[kw], (unsigned)(e->L * 4 > 64 ? 64 : e->L * 4));
+      }
+      cg_set(s, acc[r], cg_fmuladd(s, in[j], wv[kw], cg_get(s, e->vt, acc[r])));
+    }
+  cg_end(s, &kh);
+  for (int r = 0; r < mr; r++) {
+    LLVMValueRef a = cg_get(s, e->vt, acc[r]);
+    LLVMValueRef at = cg_mulc(s, cg_add(s, cg_mulc(s, oh, e->OW), cg_addc(s, ow0, r)), e->L);
+    if (e->bias) a = LLVMBuildFAdd(s->b, a, e->bias, "");
+    if (e->resid) {
+      LLVMValueRef rv = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->resid, at), "r");
+      LLVMSetAlignment(rv, 4);
+      a = LLVMBuildFAdd(s->b, a, rv, "");
+    }
+    if (e->act->op != IR_OP_COUNT) a = cg_apply_activation(s, e->act, a);
+    LLVMValueRef st = LLVMBuildStore(s->b, a, cg_gep(s, IR_F32, e->y, at));
+    LLVMSetAlignment(st, 4);
+  }
+}
+
+/* A tile is interior when every tap of every pixel lands inside the row. */
+static bool dwb_interior(const dwb_emit *e, int64_t ow0, int mr) {
+  return ow0 * e->sw - e->pw >= 0 && (ow0 + mr - 1) * e->sw + e->KW - 1 - e->pw < e->W;
+}
+
+static void dwb_row(dwb_emit *e, LLVMValueRef oh) {
+  cg_state *s = e->s;
+  int mr = e->mr;
+  int64_t full = e->OW / mr;
+  LLVMValueRef kh0, kh1;
+  cg_valid_range(s, cg_addc(s, cg_mulc(s, oh, e->sh), -e->ph), 1, e->KH, 0, e->H, &kh0, &kh1);
+  int64_t tlo = 0, thi = full;
+  while (tlo < full && !dwb_interior(e, tlo * mr, mr)) tlo++;
+  while (thi > tlo && !dwb_interior(e, (thi - 1) * mr, mr)) thi--;
+  for (int64_t t = 0; t < tlo; t++) dwb_tile(e, oh, kh0, kh1, cg_i64(s, t * mr), t * mr, mr);
+  if (thi > tlo) {
+    cg_loop t = cg_for(s, cg_i64(s, tlo), cg_i64(s, thi));
+    dwb_tile(e, oh, kh0, kh1, cg_mulc(s, t.i, mr), -1, mr);
+    cg_end(s, &t);
+  }
+  for (int64_t t = thi > tlo ? thi : tlo; t < full; t++) dwb_tile(e, oh, kh0, kh1, cg_i64(s, t * mr), t * mr, mr);
+  if (e->OW % mr) dwb_tile(e, oh, kh0, kh1, cg_i64(s, full * mr), full * mr, (int)(e->OW % mr));
+}
+
+kiln_status cg_depthwise_blocked_emit(cg_state *s, int32_t n, const cg_window *win) {
+  ir_value_id x = cg_in(s, n, 0), y = cg_out(s, n, 0);
+  const ir_layout *xl = &s->g->values[x].layout, *yl = &s->g->values[y].layout;
+  int L = xl->block;
+  if (xl->kind != IR_LAYOUT_BLOCKED || yl->kind != IR_LAYOUT_BLOCKED || yl->block != L || win->nsp != 2)
+    return cg_unsupported(s, n, "depthwise convolution between different layouts");
+  const ir_shape *xs = cg_shape(s, x);
+  dwb_emit e = {.s = s, .L = L, .vt = LLVMVectorType(s->t_f32, (unsigned)L), .N = xs->dims[0],
+                .H = win->in[0], .W = win->in[1], .OH = win->out[0], .OW = win->out[1],
+                .KH = win->kernel[0], .KW = win->kernel[1], .sh = win->stride[0],
+                .sw = win->stride[1], .ph = win->pad_begin[0], .pw = win->pad_begin[1]};
+  int64_t C = xs->dims[1];
+  if (C % L || win->dilation[0] != 1 || win->dilation[1] != 1 || e.sw > DW_MAX_STRIDE ||
+      e.KH * e.KW > DW_MAX_TAPS)
+    return cg_unsupported(s, n, "blocked depthwise convolution of this shape");
+  /* the register block: mr accumulators, the (mr-1)*sw + KW input vectors
+   * a kernel row of the tile reads and its KW weights in the registers */
+  cg_target_caps caps = cg_caps_of(s->target);
+  int regs = caps.vector_regs > 0 ? caps.vector_regs : 16;
+  e.mr = DWB_MAX_MR;
+  while (e.mr > 1 && e.mr + (e.mr - 1) * e.sw + 2 * e.KW > regs) e.mr--;
+  if ((e.mr - 1) * e.sw + e.KW > DWB_MAX_SPAN) return cg_unsupported(s, n, "depthwise window too wide");
+
+  cg_activation act = {.op = IR_OP_COUNT};
+  int resid_in = -1;
+  if (s->g->nodes[n].op == IR_OP_FUSED_CONV) {
+    cg_gemm fused;
+    cg_gemm_init(&fused);
+    kiln_status st = cg_fused_epilogue(s, n, &fused);
+    if (st) return st;
+    act = fused.act;
+    resid_in = fused.resid_in;
+  }
+  if (resid_in >= 0) {
+    const ir_layout *rl = &s->g->values[cg_in(s, n, resid_in)].layout;
+    if (rl->kind != IR_LAYOUT_BLOCKED || rl->block != L)
+      return cg_unsupported(s, n, "blocked depthwise convolution with a plain residual");
+  }
+  e.act = &act;
+
+  /* weights [C/L][KH][KW][L], packed at compile time */
+  int64_t taps = e.KH * e.KW;
+  const float *w = ir_const_data(s->g, cg_in(s, n, 1));
+  float *wp = ir_arena_alloc(&s->arena, (size_t)(C * taps) * sizeof *wp + 64);
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t t = 0; t < taps; t++) wp[((c / L) * taps + t) * L + c % L] = w[c * taps + t];
+  char gname[200];
+  snprintf(gname, sizeof gname, "const.%s.dw%d", s->g->values[cg_in(s, n, 1)].name, L);
+  LLVMValueRef wglob = cg_const_global(s, gname, wp, C * taps * 4);
+
+  /* items: (channel block, image, mc rows), enough of them to share out */
+  int64_t planes = C / L * e.N, groups = (16 + planes - 1) / planes;
+  if (groups > e.OH) groups = e.OH;
+  int64_t mc = (e.OH + groups - 1) / groups, rgroups = (e.OH + mc - 1) / mc;
+  cg_kernel *k = cg_kernel_begin(s, n, planes * rgroups, mc * e.OW * L * taps * 2);
+  cg_loop item = cg_for(s, k->begin, k->end);
+  LLVMValueRef plane = cg_divc(s, item.i, rgroups), rg = cg_remc(s, item.i, rgroups);
+  LLVMValueRef cb = cg_divc(s, plane, e.N); /* plane = cb * N + image */
+  e.x = cg_gep(s, IR_F32, k->in[0], cg_mulc(s, plane, e.H * e.W * L));
+  LLVMValueRef yoff = cg_mulc(s, plane, e.OH * e.OW * L);
+  e.y = cg_gep(s, IR_F32, k->out[0], yoff);
+  e.resid = resid_in >= 0 ? cg_gep(s, IR_F32, k->in[resid_in], yoff) : NULL;
+  e.w = cg_gep(s, IR_F32, wglob, cg_mulc(s, cb, taps * L));
+  if (cg_in(s, n, 2) >= 0) {
+    e.bias = LLVMBuildLoad2(s->b, e.vt, cg_gep(s, IR_F32, k->in[2], cg_mulc(s, cb, L)), "b");
+    LLVMSetAlignment(e.bias, 4);
+  }
+  LLVMValueRef oh0 = cg_mulc(s, rg, mc), oh1 = cg_min(s, cg_addc(s, oh0, mc), cg_i64(s, e.OH));
+  cg_loop oh = cg_for(s, oh0, oh1);
+  dwb_row(&e, oh.i);
+  cg_end(s, &oh);
+  cg_end(s, &item);
+  cg_kernel_end(s, k);
+  return KILN_OK;
+}

@@ -15,4 +15,11 @@ bool cg_depthwise_of(const ir_graph *g, ir_node_id n);
 /* Emits node n's kernel; win is its window (cg_window_init). */
 kiln_status cg_depthwise_emit(cg_state *s, int32_t n, const cg_window *win);
 
+/* True if node n is such a depthwise convolution that can also run on
+ * blocked activations with `lanes` lanes: 2-d, channels a multiple of
+ * lanes, no dilation (conv_nchwc.c's plan asks). */
+bool cg_depthwise_blocked_of(const ir_graph *g, ir_node_id n, int lanes);
+/* Emits node n's kernel when its input and output are blocked. */
+kiln_status cg_depthwise_blocked_emit(cg_state *s, int32_t n, const cg_window *win);
+
 #endif /* KILN_CG_DEPTHWISE_H */
