@@ -34,11 +34,28 @@ static void vstore(cg_state *s, LLVMValueRef p, LLVMValueRef idx, LLVMValueRef v
   LLVMSetAlignment(st, 4);
 }
 
+/* The lanes of v combined pairwise, halves folded onto each other
+ * (log2(lanes) shuffles instead of a chain of lanes extracts): the max
+ * (a NaN lane loses, as in the scalar max) or the sum. */
+static LLVMValueRef hreduce(cg_state *s, LLVMValueRef v, int lanes, bool is_max) {
+  for (int w = lanes / 2; w >= 1; w /= 2) {
+    LLVMValueRef m[64];
+    for (int i = 0; i < lanes; i++) m[i] = cg_i32(s, i < w ? i + w : i);
+    LLVMValueRef hi = LLVMBuildShuffleVector(s->b, v, LLVMGetPoison(LLVMTypeOf(v)),
+                                             LLVMConstVector(m, (unsigned)lanes), "");
+    v = is_max ? LLVMBuildSelect(s->b, LLVMBuildFCmp(s->b, LLVMRealOGT, hi, v, ""), hi, v, "")
+               : LLVMBuildFAdd(s->b, v, hi, "");
+  }
+  return LLVMBuildExtractElement(s->b, v, cg_i32(s, 0), "");
+}
+
 /* f32 rows along the last axis (attention's scores): the same three
  * passes on vectors of `lanes`, the last len % lanes elements scalar.
- * The sum is kept per lane and the lanes are added in order at the end,
- * then the tail: a fixed order, so still the same for every thread count
- * (a row is one item). */
+ * The max and the sum are kept per lane and the lanes combined by a
+ * fixed tree at the end, then the tail: a fixed order, so still the same
+ * for every thread count (a row is one item).  Softmax multiplies by the
+ * sum's reciprocal (one division a row, not one a vector: within an ulp
+ * of the quotient, as ONNX Runtime's MLAS does). */
 static kiln_status softmax_rows(cg_state *s, int32_t n, bool is_log, int64_t rows, int64_t len,
                                 int lanes) {
   LLVMTypeRef ft = s->t_f32, vt = LLVMVectorType(ft, (unsigned)lanes);
@@ -54,11 +71,7 @@ static kiln_status softmax_rows(cg_state *s, int32_t n, bool is_log, int64_t row
   LLVMValueRef v = VLOAD(x, cg_mulc(s, l.i, lanes)), m = cg_get(s, vt, mxv);
   cg_set(s, mxv, LLVMBuildSelect(s->b, LLVMBuildFCmp(s->b, LLVMRealOGT, v, m, ""), v, m, ""));
   cg_end(s, &l);
-  LLVMValueRef mv = cg_get(s, vt, mxv), mx = LLVMBuildExtractElement(s->b, mv, cg_i32(s, 0), "");
-  for (int i = 1; i < lanes; i++) {
-    LLVMValueRef e = LLVMBuildExtractElement(s->b, mv, cg_i32(s, i), "");
-    mx = LLVMBuildSelect(s->b, LLVMBuildFCmp(s->b, LLVMRealOGT, e, mx, ""), e, mx, "");
-  }
+  LLVMValueRef mx = hreduce(s, cg_get(s, vt, mxv), lanes, true);
   for (int64_t i = tail0; i < len; i++) {
     LLVMValueRef e = cg_load(s, IR_F32, x, cg_i64(s, i));
     mx = LLVMBuildSelect(s->b, LLVMBuildFCmp(s->b, LLVMRealOGT, e, mx, ""), e, mx, "");
@@ -72,9 +85,7 @@ static kiln_status softmax_rows(cg_state *s, int32_t n, bool is_log, int64_t row
   if (!is_log) vstore(s, y, at, e);
   cg_set(s, acc, LLVMBuildFAdd(s->b, cg_get(s, vt, acc), e, ""));
   cg_end(s, &l);
-  LLVMValueRef av = cg_get(s, vt, acc), total = LLVMBuildExtractElement(s->b, av, cg_i32(s, 0), "");
-  for (int i = 1; i < lanes; i++)
-    total = LLVMBuildFAdd(s->b, total, LLVMBuildExtractElement(s->b, av, cg_i32(s, i), ""), "");
+  LLVMValueRef total = hreduce(s, cg_get(s, vt, acc), lanes, false);
   for (int64_t i = tail0; i < len; i++) {
     LLVMValueRef te = cg_exp(s, LLVMBuildFSub(s->b, cg_load(s, IR_F32, x, cg_i64(s, i)), mx, ""));
     if (!is_log) cg_store(s, IR_F32, y, cg_i64(s, i), te);
@@ -82,15 +93,16 @@ static kiln_status softmax_rows(cg_state *s, int32_t n, bool is_log, int64_t row
   }
   /* normalize */
   LLVMValueRef shift = is_log ? LLVMBuildFAdd(s->b, mx, cg_intrinsic(s, "llvm.log", ft, 1, &total), "") : NULL;
-  LLVMValueRef by = cg_splat(s, is_log ? shift : total, (unsigned)lanes);
+  LLVMValueRef inv = is_log ? NULL : LLVMBuildFDiv(s->b, cg_const(s, IR_F32, 1.0), total, "");
+  LLVMValueRef by = cg_splat(s, is_log ? shift : inv, (unsigned)lanes);
   l = cg_for_n(s, nv);
   at = cg_mulc(s, l.i, lanes);
-  vstore(s, y, at, is_log ? LLVMBuildFSub(s->b, VLOAD(x, at), by, "") : LLVMBuildFDiv(s->b, VLOAD(y, at), by, ""));
+  vstore(s, y, at, is_log ? LLVMBuildFSub(s->b, VLOAD(x, at), by, "") : LLVMBuildFMul(s->b, VLOAD(y, at), by, ""));
   cg_end(s, &l);
   for (int64_t i = tail0; i < len; i++) {
     LLVMValueRef idx = cg_i64(s, i);
     cg_store(s, IR_F32, y, idx, is_log ? LLVMBuildFSub(s->b, cg_load(s, IR_F32, x, idx), shift, "")
-                                       : LLVMBuildFDiv(s->b, cg_load(s, IR_F32, y, idx), total, ""));
+                                       : LLVMBuildFMul(s->b, cg_load(s, IR_F32, y, idx), inv, ""));
   }
 #undef VLOAD
   cg_end(s, &item);
