@@ -210,11 +210,19 @@ void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape 
    * discounted by the pixels a row's last tile leaves idle; nr divides M
    * (no channel tail) */
   double best = -1;
+  /* a plain input of a few channels (an RGB stem) reads strided scalars
+   * for its broadcasts and LLVM hoists those of the unrolled kw steps: with
+   * 24 accumulators ResNet's 7x7 stem spent a quarter of its instructions
+   * on spills (perf annotate, 2026-12-03).  Keep a third of the registers
+   * free for them there (20 accumulators of 32 registers: the stem ran
+   * 20% faster). */
+  bool few = sh->C < s.lanes;
+  int max_acc = few ? regs * 5 / 8 : 28;
   for (int nv = 1; nv <= NCHWC_MAX_NV; nv++) {
     if (sh->M % ((int64_t)nv * s.lanes)) continue;
     for (int mr = 1; mr <= NCHWC_MAX_MR; mr++) {
       int acc = mr * nv;
-      if (acc + nv + 1 > regs - 1 || acc > 28) continue;
+      if (acc + nv + 1 > regs - 1 || acc > max_acc) continue;
       double score = (double)acc / (double)(mr + nv) * coverage(sh->OW, mr);
       if (score > best + 1e-9) best = score, s.mr = mr, s.nr = nv * s.lanes;
     }
@@ -233,7 +241,8 @@ void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape 
    * sums would be re-read with scalar gathers) */
   int64_t cblk = cg_nchwc_cblk(sh->C, s.lanes);
   int64_t taps = sh->KH * sh->KW, cb = sh->C / cblk, per_cb = taps * cblk;
-  if (cblk < s.lanes) s.unroll = (int)cblk; /* a few channels: the whole ci loop */
+  /* a few channels: the ci loop stays a loop (unrolled, its steps' loads
+   * are what spilled above) */
   int64_t want = (24 << 10) / (per_cb * s.nr * 4);
   if (want < 1) want = 1;
   if (want > cb || sh->out_plain) want = cb;
