@@ -161,6 +161,7 @@ kiln_status lower_global_pool(cg_state *s, int32_t n) {
   if (st) return st;
   bool is_max = s->g->nodes[n].op == IR_OP_GLOBAL_MAX_POOL;
   ir_value_id x = cg_in(s, n, 0);
+  if (s->g->values[x].layout.kind == IR_LAYOUT_BLOCKED) return cg_nchwc_global_pool_emit(s, n);
   const ir_shape *xs = cg_shape(s, x);
   ir_dtype dt = cg_dtype(s, x), ct = cg_compute_dtype(dt);
   if (xs->rank < 2) return cg_unsupported(s, n, "global pooling needs N and C");

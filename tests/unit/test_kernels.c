@@ -503,6 +503,59 @@ START_TEST(nchwc_depthwise_blocked) {
 }
 END_TEST
 
+/* A chain's end at a global pool: t = Relu(conv3x3(x) + b) is blocked
+ * (its only reader is the pool, which reads blocked and writes plain), so
+ * the convolution stores whole vectors.  Average and max, 2 images, a
+ * 5x7 plane; against a C reference, 1 vs 3 threads bit for bit. */
+static void check_global_pool_blocked(ir_op op) {
+  kiln_ctx ctx;
+  tu_ctx(&ctx);
+  kiln_options opt = ct_options();
+  int L = host_lanes(&ctx, "blocked global pool");
+  if (!L) return;
+  int N = 2, C = L * (256 / (9 * L) + 1), M = 2 * L, H = 5, W = 7;
+  int64_t nx = (int64_t)N * C * H * W, nt = (int64_t)N * M * H * W;
+  float *X = malloc(sizeof(float) * nx), *Wt = malloc(sizeof(float) * M * C * 9), *B = malloc(sizeof(float) * M);
+  float *Y = malloc(sizeof(float) * N * M);
+  double *tref = malloc(sizeof(double) * nt), *want = malloc(sizeof(double) * N * M);
+  ct_fill(X, nx, 61, -1, 1);
+  ct_fill(Wt, M * C * 9, 62, -0.1f, 0.1f);
+  ct_fill(B, M, 63, -0.2f, 0.2f);
+  ir_graph *g = ir_graph_new(&ctx, "gpool");
+  ir_value_id x = ct_val(g, "x", IR_F32, SHAPE(N, C, H, W)), tv = ct_val(g, "t", IR_F32, SHAPE(N, M, H, W));
+  ir_value_id y = ct_val(g, "y", IR_F32, SHAPE(N, M, 1, 1));
+  ir_shape ws = SHAPE(M, C, 3, 3), bs = SHAPE(M);
+  ir_value_id w = ir_add_const(g, "w", IR_F32, &ws, Wt, sizeof(float) * M * C * 9, false);
+  ir_value_id b = ir_add_const(g, "b", IR_F32, &bs, B, sizeof(float) * M, false);
+  ir_node_id n1 = ct_node(g, IR_OP_FUSED_CONV, 3, (ir_value_id[]){x, w, b}, tv);
+  ir_set_attr_ints(g, n1, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+  ir_set_attr_string(g, n1, "activation", "Relu");
+  ct_node(g, op, 1, &tv, y);
+  ct_io(g, 1, &x, 1, &y);
+  ir_graph_recount_uses(g);
+  ck_assert_int_eq(pass_reorder_layout(&ctx, g, &opt), KILN_OK);
+  ck_assert_msg(g->values[tv].layout.kind == IR_LAYOUT_BLOCKED, "the pool's input is blocked");
+  run_threads(&ctx, g, (const void *[]){X}, Y, sizeof(float) * N * M);
+  ref_conv(X, Wt, B, NULL, tref, N, C, M, H, W, 3, 3, 1, 1, 1, 1, 1, 1, H, W);
+  for (int i = 0; i < N * M; i++) {
+    double acc = op == IR_OP_GLOBAL_MAX_POOL ? -INFINITY : 0;
+    for (int p = 0; p < H * W; p++) {
+      double v = (float)tref[(int64_t)i * H * W + p];
+      acc = op == IR_OP_GLOBAL_MAX_POOL ? fmax(acc, v) : acc + v;
+    }
+    want[i] = op == IR_OP_GLOBAL_MAX_POOL ? acc : acc / (H * W);
+  }
+  ct_close(Y, want, N * M, 1e-5, op == IR_OP_GLOBAL_MAX_POOL ? "blocked global max pool" : "blocked global average pool");
+  free(X), free(Wt), free(B), free(Y), free(tref), free(want);
+  ir_graph_free(g);
+}
+
+START_TEST(nchwc_global_pool_blocked) {
+  check_global_pool_blocked(IR_OP_GLOBAL_AVERAGE_POOL);
+  check_global_pool_blocked(IR_OP_GLOBAL_MAX_POOL);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("kernels");
   TCase *tc = tcase_create("depthwise");
@@ -512,6 +565,7 @@ int main(void) {
   tcase_add_test(tc, sparse_conv1x1_skips_zero_runs);
   tcase_add_test(tc, nchwc_chain_edges_and_schedules);
   tcase_add_test(tc, nchwc_depthwise_blocked);
+  tcase_add_test(tc, nchwc_global_pool_blocked);
   tcase_add_test(tc, nchwc_rgb_stem_and_maxpool);
   suite_add_tcase(s, tc);
   return tu_run(s);

@@ -91,14 +91,26 @@ bool cg_nchwc_pool_of(const ir_graph *g, ir_node_id n, int lanes) {
   return g->values[x].shape.dims[1] % lanes == 0 && (!strcmp(ap, "NOTSET") || !strcmp(ap, "VALID"));
 }
 
+bool cg_nchwc_global_pool_of(const ir_graph *g, ir_node_id n, int lanes) {
+  const ir_node *nd = &g->nodes[n];
+  if (nd->dead || (nd->op != IR_OP_GLOBAL_AVERAGE_POOL && nd->op != IR_OP_GLOBAL_MAX_POOL) ||
+      nd->num_inputs != 1 || lanes < 4)
+    return false;
+  ir_value_id x = nd->inputs[0], y = nd->outputs[0];
+  return static_f32(g, x) && static_f32(g, y) && g->values[x].shape.rank == 4 &&
+         g->values[x].shape.dims[1] % lanes == 0;
+}
+
 int cg_nchwc_plan(ir_graph *g, int lanes, bool sparse_kernels) {
   /* ok: direct convolutions (image 0, residual 3); keep: blocked MaxPool
    * (0) and depthwise convolutions (0, residual 3), whose input, output
    * and residual are all blocked or all plain */
   bool *ok = calloc((size_t)g->num_nodes + 1, 1), *keep = calloc((size_t)g->num_nodes + 1, 1);
+  bool *reads = calloc((size_t)g->num_nodes + 1, 1); /* global pools: read blocked, write plain */
   for (ir_node_id n = 0; n < g->num_nodes; n++) {
     ok[n] = cg_nchwc_conv_of(g, n, lanes, sparse_kernels);
     keep[n] = cg_nchwc_pool_of(g, n, lanes) || cg_depthwise_blocked_of(g, n, lanes);
+    reads[n] = cg_nchwc_global_pool_of(g, n, lanes);
   }
   /* readers: every use must be one of those */
   bool *bad = calloc((size_t)g->num_values + 1, 1);
@@ -107,7 +119,7 @@ int cg_nchwc_plan(ir_graph *g, int lanes, bool sparse_kernels) {
     if (nd->dead) continue;
     for (int i = 0; i < nd->num_inputs; i++) {
       ir_value_id v = nd->inputs[i];
-      if (v >= 0 && !((ok[n] || keep[n]) && (i == 0 || i == 3))) bad[v] = true;
+      if (v >= 0 && !((ok[n] || keep[n]) && (i == 0 || i == 3)) && !(reads[n] && i == 0)) bad[v] = true;
     }
   }
   for (int i = 0; i < g->num_outputs; i++) bad[g->outputs[i]] = true;
@@ -155,6 +167,7 @@ int cg_nchwc_plan(ir_graph *g, int lanes, bool sparse_kernels) {
     }
   free(ok);
   free(keep);
+  free(reads);
   free(bad);
   free(blk);
   return marked;
@@ -535,6 +548,40 @@ kiln_status cg_nchwc_pool_emit(cg_state *s, int32_t n) {
                                     cg_gep(s, IR_F32, k->out[0], cg_add(s, yb, cg_mulc(s, ow.i, L))));
   LLVMSetAlignment(stv, 4);
   cg_end(s, &ow);
+  cg_end(s, &item);
+  cg_kernel_end(s, k);
+  return KILN_OK;
+}
+
+/* GlobalAveragePool / GlobalMaxPool of a blocked activation, written
+ * plain ([N][C][1][1]: a pixel's L channels are adjacent there too): one
+ * vector per (channel block, image), its pixels taken in order, so the
+ * sums are the plain kernel's (lower_pool.c) lane for lane. */
+kiln_status cg_nchwc_global_pool_emit(cg_state *s, int32_t n) {
+  ir_value_id x = cg_in(s, n, 0), y = cg_out(s, n, 0);
+  const ir_layout *xl = &s->g->values[x].layout;
+  if (xl->kind != IR_LAYOUT_BLOCKED || s->g->values[y].layout.kind != IR_LAYOUT_PLAIN)
+    return cg_unsupported(s, n, "global pooling of a blocked input needs a plain output");
+  bool is_max = s->g->nodes[n].op == IR_OP_GLOBAL_MAX_POOL;
+  const ir_shape *xs = cg_shape(s, x);
+  int L = xl->block;
+  int64_t N = xs->dims[0], C = xs->dims[1], plane = xs->dims[2] * xs->dims[3];
+  LLVMTypeRef vt = LLVMVectorType(s->t_f32, (unsigned)L);
+  cg_kernel *k = cg_kernel_begin(s, n, C / L * N, plane * L);
+  cg_loop item = cg_for(s, k->begin, k->end); /* item = cb * N + image */
+  LLVMValueRef cb = cg_divc(s, item.i, N), img = cg_remc(s, item.i, N);
+  LLVMValueRef acc = cg_var(s, vt, cg_splat(s, cg_const(s, IR_F32, is_max ? -INFINITY : 0), (unsigned)L));
+  cg_loop p = cg_for_n(s, plane);
+  LLVMValueRef v = LLVMBuildLoad2(s->b, vt, cg_gep(s, IR_F32, k->in[0], cg_mulc(s, cg_add(s, cg_mulc(s, item.i, plane), p.i), L)), "x");
+  LLVMSetAlignment(v, 4);
+  LLVMValueRef a = cg_get(s, vt, acc);
+  cg_set(s, acc, is_max ? LLVMBuildSelect(s->b, LLVMBuildFCmp(s->b, LLVMRealOGT, v, a, ""), v, a, "")
+                        : LLVMBuildFAdd(s->b, a, v, ""));
+  cg_end(s, &p);
+  LLVMValueRef r = cg_get(s, vt, acc);
+  if (!is_max) r = LLVMBuildFDiv(s->b, r, cg_splat(s, cg_const(s, IR_F32, (double)plane), (unsigned)L), "");
+  LLVMValueRef st = LLVMBuildStore(s->b, r, cg_gep(s, IR_F32, k->out[0], cg_add(s, cg_mulc(s, img, C), cg_mulc(s, cb, L))));
+  LLVMSetAlignment(st, 4);
   cg_end(s, &item);
   cg_kernel_end(s, k);
   return KILN_OK;

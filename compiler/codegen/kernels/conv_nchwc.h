@@ -37,11 +37,17 @@ bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes, bool sparse_ke
 /* True if node n is a MaxPool that can run on blocked activations: 2-d,
  * f32, no indices output, channels a multiple of lanes. */
 bool cg_nchwc_pool_of(const ir_graph *g, ir_node_id n, int lanes);
+/* True if node n is a GlobalAveragePool or GlobalMaxPool that can read a
+ * blocked activation (2-d f32, channels a multiple of lanes); it writes
+ * plain, so a chain ends at it without scattered stores. */
+bool cg_nchwc_global_pool_of(const ir_graph *g, ir_node_id n, int lanes);
 /* Marks every activation that is produced by such a convolution (or such
- * a MaxPool) and read only by such convolutions (as the image, input 0,
- * or the residual, input 3) or MaxPools, and is not a graph output, as
- * BLOCKED (block = lanes, axis 1); a MaxPool's input and output are both
- * blocked or both plain.  Returns how many values it marked. */
+ * a MaxPool or depthwise convolution) and read only by such convolutions
+ * (as the image, input 0, or the residual, input 3), MaxPools, depthwise
+ * convolutions or global pools, and is not a graph output, as BLOCKED
+ * (block = lanes, axis 1); a MaxPool's or depthwise convolution's input
+ * and output are both blocked or both plain.  Returns how many values it
+ * marked. */
 int cg_nchwc_plan(ir_graph *g, int lanes, bool sparse_kernels);
 /* True if node n reads or writes a blocked activation: it must be (and
  * can be) computed by the direct kernel. */
@@ -67,6 +73,8 @@ void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape 
 const char *cg_nchwc_schedule_check(const cg_nchwc_shape *sh, const cg_schedule *sc);
 /* Emits the kernel of MaxPool node n whose input and output are blocked. */
 kiln_status cg_nchwc_pool_emit(cg_state *s, int32_t n);
+/* Emits the kernel of global pooling node n whose input is blocked. */
+kiln_status cg_nchwc_global_pool_emit(cg_state *s, int32_t n);
 /* Emits node n's kernel under schedule sc. */
 kiln_status cg_nchwc_emit(cg_state *s, int32_t n, const cg_schedule *sc);
 
