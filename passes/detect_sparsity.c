@@ -181,9 +181,18 @@ kiln_status pass_detect_sparsity(kiln_ctx *ctx, kiln_graph *g, const kiln_option
                     : conv          ? cg_sparse_col_density(g, n, 8)
                                     : cg_sparse_row_density(g, n, lanes);
       bool sparse = rows >= 0 && rows <= CG_SPARSE_MAX_ROW_DENSITY;
-      char kernel[64];
+      /* a 1x1 convolution whose runs of `lanes` output channels are mostly
+       * zero takes the direct kernel's sparse form when reorder-layout
+       * blocks its activations (a chain of convolutions) */
+      double runs = opt->sparse_off || !conv ? -1 : cg_sparse_direct_density(g, n, lanes);
+      bool direct = runs >= 0 && runs <= CG_SPARSE_DIRECT_MAX_DENSITY;
+      if (direct) sparse = true, rows = runs;
+      char kernel[96];
       if (!sparse)
         snprintf(kernel, sizeof kernel, "dense GEMM");
+      else if (direct)
+        snprintf(kernel, sizeof kernel, "sparse direct, blocked chain (%.0f%% of %dx1 runs kept)",
+                 runs * 100, lanes);
       else if (conv)
         snprintf(kernel, sizeof kernel, "sparse GEMM (%.0f%% of 8x1 runs kept)", rows * 100);
       else
@@ -197,9 +206,11 @@ kiln_status pass_detect_sparsity(kiln_ctx *ctx, kiln_graph *g, const kiln_option
   if (report) {
     fprintf(report, "\nThe sparse GEMM skips the all-zero rows of %d weights of a MatMul or Gemm "
             "weight, and the all-zero runs of 8 output channels at one input channel of a 1x1 "
-            "convolution; its estimated gain is 1 / the fraction kept (the work it leaves out). "
+            "convolution; the direct kernel's sparse form skips the runs of %d output channels "
+            "of a 1x1 convolution whose activations are blocked. The estimated gain is 1 / the "
+            "fraction kept (the work left out). "
             "Other convolutions run the dense kernel. The FLOP bound is what skipping every zero "
-            "could at most save.\n", lanes);
+            "could at most save.\n", lanes, lanes);
     if (fclose(report)) {
       kiln_error(ctx, "--sparsity-report: error writing '%s'", opt->sparsity_report);
       return KILN_ERR_IO;

@@ -119,8 +119,16 @@ static bool direct_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const cg_t
   cg_nchwc_shape sh;
   cg_nchwc_shape_of(g, n, &sh);
   cg_schedule sc;
-  cg_nchwc_schedule_default(caps, &sh, &sc);
-  const char *source = "default";
+  /* pruned weights whose runs of `lanes` output channels are mostly zero:
+   * the direct kernel's sparse form (given schedules do not apply to it) */
+  bool sparse_direct = sparse && !given && cg_sparse_direct_pays(g, n, lanes);
+  if (sparse_direct) {
+    cg_nchwc_sparse_schedule(caps, &sh, &sc);
+    ir_set_attr_int(g, n, "sparse", 1);
+  } else {
+    cg_nchwc_schedule_default(caps, &sh, &sc);
+  }
+  const char *source = sparse_direct ? "sparse" : "default";
   if (given) {
     cg_schedule t2 = sc;
     const char *why = NULL;

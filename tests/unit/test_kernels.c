@@ -556,6 +556,85 @@ START_TEST(nchwc_global_pool_blocked) {
 }
 END_TEST
 
+/* The direct kernel's sparse form, in a chain of blocked activations:
+ *   t = Relu(conv3x3(x) + b)                x plain -> t blocked
+ *   u = Relu(conv1x1(t) + b [+ t])          pruned weight: runs of L output
+ *                                           channels zero at 3 of 4 input
+ *                                           channels; stride 1 with a
+ *                                           residual, or stride 2
+ *   y = Relu(conv3x3(u) + b)                u blocked -> y plain
+ * The 1x1 gets the sparse schedule (nr = lanes) and matches a C
+ * reference; 1 vs 3 threads bit for bit. */
+static void check_sparse_direct(int N, int H, int W, int stride) {
+  kiln_ctx ctx;
+  tu_ctx(&ctx);
+  kiln_options opt = ct_options();
+  int L = host_lanes(&ctx, "sparse direct convolution");
+  if (!L) return;
+  int C = L * (256 / (9 * L) + 1);
+  int OH = (H - 1) / stride + 1, OW = (W - 1) / stride + 1;
+  bool resid = stride == 1;
+  int64_t nx = (int64_t)N * C * H * W, nu = (int64_t)N * C * OH * OW;
+  float *X = malloc(sizeof(float) * nx), *W1 = malloc(sizeof(float) * C * C * 9), *WS = malloc(sizeof(float) * C * C);
+  float *W2 = malloc(sizeof(float) * C * C * 9), *B = malloc(sizeof(float) * C), *Y = malloc(sizeof(float) * nu);
+  float *T = calloc((size_t)nx, sizeof(float)), *U = calloc((size_t)nu, sizeof(float));
+  double *tmp = malloc(sizeof(double) * (nx > nu ? nx : nu)), *want = malloc(sizeof(double) * nu);
+  ct_fill(X, nx, 71, -1, 1);
+  ct_fill(W1, C * C * 9, 72, -0.05f, 0.05f);
+  ct_fill(WS, C * C, 73, -0.3f, 0.3f);
+  ct_fill(W2, C * C * 9, 74, -0.05f, 0.05f);
+  ct_fill(B, C, 75, -0.2f, 0.2f);
+  /* keep the runs of L output channels at input channels c % 4 == panel % 4 */
+  for (int m = 0; m < C; m++)
+    for (int c = 0; c < C; c++)
+      if (c % 4 != (m / L) % 4) WS[m * C + c] = 0;
+
+  ir_graph *g = ir_graph_new(&ctx, "sparsedirect");
+  ir_value_id x = ct_val(g, "x", IR_F32, SHAPE(N, C, H, W)), tv = ct_val(g, "t", IR_F32, SHAPE(N, C, H, W));
+  ir_value_id uv = ct_val(g, "u", IR_F32, SHAPE(N, C, OH, OW)), y = ct_val(g, "y", IR_F32, SHAPE(N, C, OH, OW));
+  ir_shape w3s = SHAPE(C, C, 3, 3), w1s = SHAPE(C, C, 1, 1), bs = SHAPE(C);
+  ir_value_id w1 = ir_add_const(g, "w1", IR_F32, &w3s, W1, sizeof(float) * C * C * 9, false);
+  ir_value_id ws = ir_add_const(g, "ws", IR_F32, &w1s, WS, sizeof(float) * C * C, false);
+  ir_value_id w2 = ir_add_const(g, "w2", IR_F32, &w3s, W2, sizeof(float) * C * C * 9, false);
+  ir_value_id b = ir_add_const(g, "b", IR_F32, &bs, B, sizeof(float) * C, false);
+  g->values[ws].sparsity = (ir_sparsity){.kind = IR_SPARSE_BLOCK, .n = L, .m = 1, .density = 0.25f};
+  ir_node_id n1 = ct_node(g, IR_OP_FUSED_CONV, 3, (ir_value_id[]){x, w1, b}, tv);
+  ir_set_attr_ints(g, n1, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+  ir_set_attr_string(g, n1, "activation", "Relu");
+  ir_node_id n2 = ct_node(g, IR_OP_FUSED_CONV, resid ? 4 : 3, (ir_value_id[]){tv, ws, b, tv}, uv);
+  ir_set_attr_ints(g, n2, "strides", (int64_t[]){stride, stride}, 2);
+  ir_set_attr_string(g, n2, "activation", "Relu");
+  ir_node_id n3 = ct_node(g, IR_OP_FUSED_CONV, 3, (ir_value_id[]){uv, w2, b}, y);
+  ir_set_attr_ints(g, n3, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+  ir_set_attr_string(g, n3, "activation", "Relu");
+  ct_io(g, 1, &x, 1, &y);
+  ir_graph_recount_uses(g);
+  ck_assert_int_eq(pass_reorder_layout(&ctx, g, &opt), KILN_OK);
+  ck_assert_msg(g->values[tv].layout.kind == IR_LAYOUT_BLOCKED && g->values[uv].layout.kind == IR_LAYOUT_BLOCKED,
+                "the pruned 1x1 convolution stays in the blocked chain");
+  cg_schedule sc = {0};
+  ck_assert(ir_attr_int_or(g, n2, "sparse", 0) == 1);
+  ck_assert(cg_schedule_parse(ir_attr_string_or(g, n2, "schedule", ""), &sc) && sc.nr == L);
+  run_threads(&ctx, g, (const void *[]){X}, Y, sizeof(float) * nu);
+
+  ref_conv(X, W1, B, NULL, tmp, N, C, C, H, W, 3, 3, 1, 1, 1, 1, 1, 1, H, W);
+  for (int64_t i = 0; i < nx; i++) T[i] = (float)tmp[i];
+  ref_conv(T, WS, B, resid ? T : NULL, tmp, N, C, C, H, W, 1, 1, stride, stride, 1, 1, 0, 0, OH, OW);
+  for (int64_t i = 0; i < nu; i++) U[i] = (float)tmp[i];
+  ref_conv(U, W2, B, NULL, want, N, C, C, OH, OW, 3, 3, 1, 1, 1, 1, 1, 1, OH, OW);
+  char what[64];
+  snprintf(what, sizeof what, "sparse direct %dx%d stride %d", H, W, stride);
+  ct_close(Y, want, nu, 1e-5, what);
+  free(X), free(W1), free(WS), free(W2), free(B), free(Y), free(T), free(U), free(tmp), free(want);
+  ir_graph_free(g);
+}
+
+START_TEST(nchwc_sparse_1x1) {
+  check_sparse_direct(1, 6, 31, 1); /* 31 columns: tiles of the row and a short last one; residual */
+  check_sparse_direct(2, 9, 14, 2); /* stride 2 (a downsample), two images */
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("kernels");
   TCase *tc = tcase_create("depthwise");
@@ -566,6 +645,7 @@ int main(void) {
   tcase_add_test(tc, nchwc_chain_edges_and_schedules);
   tcase_add_test(tc, nchwc_depthwise_blocked);
   tcase_add_test(tc, nchwc_global_pool_blocked);
+  tcase_add_test(tc, nchwc_sparse_1x1);
   tcase_add_test(tc, nchwc_rgb_stem_and_maxpool);
   suite_add_tcase(s, tc);
   return tu_run(s);

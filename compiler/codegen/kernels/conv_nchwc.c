@@ -65,8 +65,10 @@ bool cg_nchwc_conv_of(const ir_graph *g, ir_node_id n, int lanes, bool sparse_ke
   if (g->values[w].layout.kind != IR_LAYOUT_PLAIN) return false;
   /* sparse weights that reorder-layout's cost model gives the sparse GEMM
    * kernel (1x1 convolutions whose runs of 8 output channels are mostly
-   * zero: reorder_layout.c, sparse_schedule) stay there */
-  if (sparse_kernels && cg_sparse_conv_pays(g, n)) return false;
+   * zero: reorder_layout.c, sparse_schedule) stay there, unless their runs
+   * of `lanes` are mostly zero too: the direct kernel's sparse form takes
+   * those (cg_nchwc_sparse_schedule) */
+  if (sparse_kernels && cg_sparse_conv_pays(g, n) && !cg_sparse_direct_pays(g, n, lanes)) return false;
   const ir_shape *xs = &g->values[x].shape, *ws = &g->values[w].shape;
   if (xs->rank != 4 || ws->rank != 4 || ir_attr_int_or(g, n, "group", 1) != 1) return false;
   /* input channels in whole blocks of lanes, or fewer than lanes (an RGB
@@ -266,6 +268,36 @@ void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape 
   s.nc = s.nr;
   int64_t ocb = sh->M / s.nr;
   int64_t groups = ceil_div(8, sh->N * ocb);
+  if (groups > sh->OH) groups = sh->OH;
+  if (groups < 1) groups = 1;
+  s.mc = ceil_div(sh->OH, groups);
+  *out = s;
+}
+
+void cg_nchwc_sparse_schedule(const cg_target_caps *caps, const cg_nchwc_shape *sh, cg_schedule *out) {
+  cg_nchwc_schedule_default(caps, sh, out);
+  cg_schedule s = *out;
+  /* one vector of output channels per panel (the runs that are skipped);
+   * a broadcast per pixel and nonzero, so the FMAs per load grow with the
+   * pixels of a tile: the most that divide the row (no short last tile),
+   * at most 14 (accumulators plus a weight and a broadcast in 16 or 32
+   * registers) */
+  int regs = caps->vector_regs > 0 ? caps->vector_regs : 16;
+  int most = regs - 3 < 14 ? regs - 3 : 14;
+  if (most < 1) most = 1;
+  s.nr = s.lanes;
+  s.mr = (int)(sh->OW < most ? sh->OW : most);
+  for (int mr = s.mr; mr >= most / 2 && mr >= 1; mr--)
+    if (sh->OW % mr == 0) {
+      s.mr = mr;
+      break;
+    }
+  s.kc = sh->C * sh->KH * sh->KW; /* one K block: the nonzeros of a panel are few */
+  s.unroll = 1;
+  /* items: 4 panels (64 channels) each when M allows, rows as the dense
+   * policy splits them */
+  s.nc = sh->M % (4 * s.nr) == 0 ? 4 * s.nr : s.nr;
+  int64_t groups = ceil_div(8, sh->N * (sh->M / s.nc));
   if (groups > sh->OH) groups = sh->OH;
   if (groups < 1) groups = 1;
   s.mc = ceil_div(sh->OH, groups);
@@ -474,6 +506,118 @@ static void tile(nchwc_emit *e, LLVMValueRef oh, LLVMValueRef kh0, LLVMValueRef 
       st_chan(e, cg_addc(s, c0, v * L), oh, cg_addc(s, ow0, r), cg_get(s, e->vt, acc[r * nv + v]));
 }
 
+/* ---- the sparse form (1x1, pruned weights) ---------------------------------------- */
+/*
+ * A 1x1 convolution (strided too) whose runs of L output channels at one
+ * input channel are mostly zero (block:16x1 pruning) keeps its chain of blocked
+ * activations and skips those runs.  The weights become, at compile time,
+ * per panel of L output channels the list of input channels with a
+ * nonzero run: their offsets in the input (channel block and lane, or the
+ * plane of a plain input) and their L weights:
+ *
+ *   for each tile of mr pixels of a row, each panel of L channels:
+ *     acc[r] = residual or 0
+ *     for j in the panel's nonzeros (in channel order):
+ *       w = weights[j]                                   (one vector)
+ *       acc[r] += x[pixel r + offset[j]] * w             (broadcast)
+ *     + bias, activation; store
+ *
+ * The sums run over the kept channels in order, so the result is the
+ * dense kernel's up to the zero products it leaves out, and the same for
+ * every thread count.
+ */
+typedef struct sparse_panels {
+  LLVMValueRef start, off, w; /* i64 [panels + 1], i64 [nnz], f32 [nnz][L] */
+} sparse_panels;
+
+static sparse_panels sparse_pack(nchwc_emit *e, const float *w, const char *name, bool in_blocked) {
+  cg_state *s = e->s;
+  const cg_nchwc_shape *q = &e->q;
+  int64_t L = e->L, P = q->M / L, nnz = 0;
+  for (int64_t p = 0; p < P; p++)
+    for (int64_t c = 0; c < q->C; c++) {
+      bool nz = false;
+      for (int64_t l = 0; l < L; l++) nz |= w[(p * L + l) * q->C + c] != 0;
+      nnz += nz;
+    }
+  int64_t *start = ir_arena_alloc(&s->arena, (size_t)(P + 1) * sizeof *start);
+  int64_t *off = ir_arena_alloc(&s->arena, (size_t)(nnz + 1) * sizeof *off);
+  float *vals = ir_arena_alloc(&s->arena, (size_t)(nnz + 1) * (size_t)L * sizeof *vals);
+  int64_t j = 0;
+  for (int64_t p = 0; p < P; p++) {
+    start[p] = j;
+    for (int64_t c = 0; c < q->C; c++) {
+      bool nz = false;
+      for (int64_t l = 0; l < L; l++) nz |= w[(p * L + l) * q->C + c] != 0;
+      if (!nz) continue;
+      /* blocked: channel block c/L of all N images, lane c%L; plain: plane c */
+      off[j] = in_blocked ? (c / L) * q->N * q->H * q->W * L + c % L : c * q->H * q->W;
+      for (int64_t l = 0; l < L; l++) vals[j * L + l] = w[(p * L + l) * q->C + c];
+      j++;
+    }
+  }
+  start[P] = j;
+  char gname[220];
+  sparse_panels sp;
+  snprintf(gname, sizeof gname, "const.%s.sparse%d.start", name, (int)L);
+  sp.start = cg_const_global(s, gname, start, (P + 1) * 8);
+  snprintf(gname, sizeof gname, "const.%s.sparse%d.off", name, (int)L);
+  sp.off = cg_const_global(s, gname, off, (nnz + 1) * 8);
+  snprintf(gname, sizeof gname, "const.%s.sparse%d.w", name, (int)L);
+  sp.w = cg_const_global(s, gname, vals, (nnz + 1) * L * 4);
+  return sp;
+}
+
+static void sparse_tile(nchwc_emit *e, const sparse_panels *sp, LLVMValueRef oh, LLVMValueRef ow0, int mr) {
+  cg_state *s = e->s;
+  const cg_nchwc_shape *q = &e->q;
+  int L = e->L;
+  LLVMValueRef acc[NCHWC_MAX_MR];
+  LLVMValueRef c0 = cg_mulc(s, e->ocb, L);
+  for (int r = 0; r < mr; r++)
+    acc[r] = cg_var(s, e->vt, e->resid ? ld_chan(e, e->resid, e->resid_blocked, c0, oh, cg_addc(s, ow0, r))
+                                       : LLVMConstNull(e->vt));
+  /* the tile's first pixel in the input (row oh*sh, column ow0*sw), its
+   * channel left out; pixel r is r*sw columns on */
+  LLVMValueRef pix = cg_add(s, cg_mulc(s, cg_mulc(s, oh, e->sh), q->W), cg_mulc(s, ow0, e->sw));
+  int64_t pstride = (e->in_blocked ? L : 1) * e->sw;
+  LLVMValueRef xpix = e->in_blocked ? cg_mulc(s, cg_add(s, cg_mulc(s, e->n, q->H * q->W), pix), L)
+                                    : cg_add(s, cg_mulc(s, e->n, q->C * q->H * q->W), pix);
+  LLVMValueRef j0 = cg_load(s, IR_I64, sp->start, e->ocb), j1 = cg_load(s, IR_I64, sp->start, cg_addc(s, e->ocb, 1));
+  cg_loop j = cg_for(s, j0, j1);
+  LLVMValueRef at = cg_add(s, xpix, cg_load(s, IR_I64, sp->off, j.i));
+  LLVMValueRef wv = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, sp->w, cg_mulc(s, j.i, L)), "w");
+  LLVMSetAlignment(wv, (unsigned)(L * 4 > 64 ? 64 : L * 4));
+  for (int r = 0; r < mr; r++) {
+    LLVMValueRef a = cg_splat(s, cg_load(s, IR_F32, e->x, cg_addc(s, at, r * pstride)), (unsigned)L);
+    cg_set(s, acc[r], cg_fmuladd(s, a, wv, cg_get(s, e->vt, acc[r])));
+  }
+  cg_end(s, &j);
+  LLVMValueRef bv = NULL;
+  if (e->bias) {
+    bv = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->bias, c0), "b");
+    LLVMSetAlignment(bv, 4);
+  }
+  for (int r = 0; r < mr; r++) {
+    LLVMValueRef a = cg_get(s, e->vt, acc[r]);
+    if (bv) a = LLVMBuildFAdd(s->b, a, bv, "");
+    if (e->act.op != IR_OP_COUNT) a = cg_apply_activation(s, &e->act, a);
+    st_chan(e, c0, oh, cg_addc(s, ow0, r), a);
+  }
+}
+
+static void sparse_row(nchwc_emit *e, const sparse_panels *sp, LLVMValueRef oh) {
+  cg_state *s = e->s;
+  int mr = e->sc->mr;
+  int64_t full = e->q.OW / mr;
+  if (full > 0) {
+    cg_loop t = cg_for_n(s, full);
+    sparse_tile(e, sp, oh, cg_mulc(s, t.i, mr), mr);
+    cg_end(s, &t);
+  }
+  if (e->q.OW % mr) sparse_tile(e, sp, oh, cg_i64(s, full * mr), (int)(e->q.OW % mr));
+}
+
 /* A tile starting at column ow0 is interior when every kernel column of
  * every pixel lands inside the image. */
 static bool interior(const nchwc_emit *e, int64_t ow0, int mr) {
@@ -640,10 +784,24 @@ kiln_status cg_nchwc_emit(cg_state *s, int32_t n, const cg_schedule *sc) {
   int64_t wbytes;
   e.cblk = cg_nchwc_cblk(q->C, e.L);
   if (e.in_blocked && e.cblk != e.L) return cg_unsupported(s, n, "a blocked input of %lld channels", (long long)q->C);
-  const float *wp = pack_weights(s, ir_const_data(s->g, cg_in(s, n, 1)), q, e.cblk, sc->nr, &wbytes);
-  char gname[200];
-  snprintf(gname, sizeof gname, "const.%s.nchwc%d", s->g->values[cg_in(s, n, 1)].name, sc->nr);
-  LLVMValueRef wglob = cg_const_global(s, gname, wp, wbytes);
+  /* reorder-layout marks the pruned 1x1 convolutions whose runs of L
+   * output channels are mostly zero (cg_sparse_direct_pays) */
+  bool sparse = ir_attr_int_or(s->g, n, "sparse", 0) != 0;
+  if (sparse && (q->KH != 1 || q->KW != 1 || e.dh != 1 || e.dw != 1 || e.ph || e.pw ||
+                 win.pad_end[0] || win.pad_end[1] || sc->nr != e.L || sc->kc != q->C))
+    return cg_unsupported(s, n, "the sparse direct kernel takes unpadded 1x1 convolutions with nr = "
+                                "lanes and one K block");
+  sparse_panels sp = {0};
+  LLVMValueRef wglob = NULL;
+  const char *wname = s->g->values[cg_in(s, n, 1)].name;
+  if (sparse) {
+    sp = sparse_pack(&e, ir_const_data(s->g, cg_in(s, n, 1)), wname, e.in_blocked);
+  } else {
+    const float *wp = pack_weights(s, ir_const_data(s->g, cg_in(s, n, 1)), q, e.cblk, sc->nr, &wbytes);
+    char gname[200];
+    snprintf(gname, sizeof gname, "const.%s.nchwc%d", wname, sc->nr);
+    wglob = cg_const_global(s, gname, wp, wbytes);
+  }
 
   int64_t ocb_n = q->M / sc->nr, per_item_ocb = sc->nc / sc->nr;
   int64_t cgroups = ceil_div(ocb_n, per_item_ocb), rgroups = ceil_div(q->OH, sc->mc);
@@ -682,7 +840,10 @@ kiln_status cg_nchwc_emit(cg_state *s, int32_t n, const cg_schedule *sc) {
   cg_loop ohl = cg_for(s, oh0, oh1);
   cg_loop pl = cg_for(s, p0, p1);
   e.ocb = pl.i;
-  row(&e, ohl.i);
+  if (sparse)
+    sparse_row(&e, &sp, ohl.i);
+  else
+    row(&e, ohl.i);
   cg_end(s, &pl);
   cg_end(s, &ohl);
   cg_end(s, &pc);

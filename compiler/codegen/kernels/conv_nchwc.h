@@ -68,6 +68,11 @@ void cg_nchwc_shape_of(const ir_graph *g, ir_node_id n, cg_nchwc_shape *sh);
  * cache block, mc output rows and nc output channels per parallel item. */
 void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape *sh,
                                cg_schedule *out);
+/* The schedule of the direct kernel's sparse form (a 1x1 convolution
+ * whose weight cg_sparse_direct_pays for; reorder-layout marks the node
+ * `sparse`): nr = lanes (the skipped runs), one K block, mr the most
+ * pixels of a row up to 14. */
+void cg_nchwc_sparse_schedule(const cg_target_caps *caps, const cg_nchwc_shape *sh, cg_schedule *out);
 /* Checks a conv = direct schedule against the problem (nr divides M, kc
  * whole channel blocks); NULL if valid. */
 const char *cg_nchwc_schedule_check(const cg_nchwc_shape *sh, const cg_schedule *sc);

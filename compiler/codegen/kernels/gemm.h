@@ -135,6 +135,19 @@ double cg_sparse_col_density(const ir_graph *g, ir_node_id n, int mr);
  * convolution leaves it alone. */
 enum { CG_SPARSE_CONV_MR = 8 };
 bool cg_sparse_conv_pays(const ir_graph *g, ir_node_id n);
+/* The same question for the sparse form of the direct convolution on
+ * blocked activations (kernels/conv_nchwc.c), for any unpadded 1x1
+ * convolution without groups (strided too) whose weight has a sparsity
+ * fact: its vectors run along output channels, so what it skips are the
+ * all-zero runs of `lanes` output channels at one input channel
+ * (block:16x1 pruning on AVX-512); it pays when at most this fraction of
+ * them holds a nonzero.  Such a convolution
+ * stays in a chain of blocked activations instead of taking the GEMM
+ * kernel above. */
+#define CG_SPARSE_DIRECT_MAX_DENSITY 0.6
+bool cg_sparse_direct_pays(const ir_graph *g, ir_node_id n, int lanes);
+/* That fraction of runs holding a nonzero; -1 when the form does not apply. */
+double cg_sparse_direct_density(const ir_graph *g, ir_node_id n, int lanes);
 /* Packs a row-major f32 tensor into panels of w along `axis` (the PACKED
  * layout of ir.h; out holds ir_packed_numel elements). */
 void cg_pack_panels_f32(const float *x, const ir_shape *shape, int axis, int w, float *out);

@@ -95,6 +95,38 @@ bool cg_sparse_conv_pays(const ir_graph *g, ir_node_id n) {
   return d >= 0 && d <= CG_SPARSE_MAX_ROW_DENSITY;
 }
 
+double cg_sparse_direct_density(const ir_graph *g, ir_node_id n, int lanes) {
+  /* any 1x1 convolution without groups or padding (strided ones too: the
+   * direct kernel reads the image in place, there is no im2col) */
+  const ir_node *nd = &g->nodes[n];
+  if (lanes < 4 || (nd->op != IR_OP_CONV && nd->op != IR_OP_FUSED_CONV) || nd->num_inputs < 2 ||
+      ir_attr_int_or(g, n, "group", 1) != 1)
+    return -1;
+  const int64_t *pads;
+  int np = ir_attr_ints(g, n, "pads", &pads);
+  for (int i = 0; i < np; i++)
+    if (pads[i]) return -1;
+  const ir_value *wv = &g->values[nd->inputs[1]];
+  const float *x = ir_const_data(g, nd->inputs[1]);
+  if (!x || wv->dtype != IR_F32 || wv->sparsity.kind == IR_SPARSE_DENSE || wv->layout.kind != IR_LAYOUT_PLAIN ||
+      wv->shape.rank != 4 || wv->shape.dims[2] != 1 || wv->shape.dims[3] != 1 || wv->shape.dims[0] % lanes)
+    return -1;
+  int64_t M = wv->shape.dims[0], C = wv->shape.dims[1], runs = 0, live = 0;
+  for (int64_t m0 = 0; m0 < M; m0 += lanes)
+    for (int64_t c = 0; c < C; c++) {
+      bool nz = false;
+      for (int64_t m = m0; m < m0 + lanes; m++) nz |= x[m * C + c] != 0;
+      runs++;
+      live += nz;
+    }
+  return runs ? (double)live / (double)runs : -1;
+}
+
+bool cg_sparse_direct_pays(const ir_graph *g, ir_node_id n, int lanes) {
+  double d = cg_sparse_direct_density(g, n, lanes);
+  return d >= 0 && d <= CG_SPARSE_DIRECT_MAX_DENSITY;
+}
+
 void cg_pack_panels_f32(const float *x, const ir_shape *shape, int axis, int w, float *out) {
   int64_t numel = ir_shape_numel(shape), d = shape->dims[axis];
   int64_t inner = 1; /* elements after the axis */
