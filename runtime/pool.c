@@ -7,8 +7,17 @@
  *    chunk c being [n*c/chunks, n*(c+1)/chunks).  Generated code makes the
  *    items independent (no reduction spans two items), so which thread runs
  *    which chunk, and how many chunks there are, cannot change a single bit
- *    of the result.  Threads claim chunks with an atomic counter, which
- *    balances load without affecting results.
+ *    of the result.  Threads claim chunks one at a time, which balances
+ *    load without affecting results: the caller from the front of [0,
+ *    chunks), the workers from the back, with one atomic (lo, hi) pair.
+ *    So a thread's chunks are contiguous, and consecutive kernels cut the
+ *    same way (rows of a plane, columns of a GEMM, ranges of an
+ *    elementwise op) give each thread the same part of the data: what one
+ *    kernel wrote is in that core's cache when the next reads it.  Against
+ *    one shared counter (chunks dealt out in turn), GPT d768 ran 15%,
+ *    MobileNetV2 13% and ResNet-50 about 5% faster at two threads, with
+ *    the direct convolutions' items ordered rows first (kiln bench,
+ *    alternated, 2026-12-03).
  *
  * 2. No allocation inside a run.  The pool is created lazily, once, by the
  *    first parallel run (pthread_once); that is the only allocation and the
@@ -44,6 +53,8 @@
 #endif
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,7 +78,7 @@ typedef struct rt_pool {
   int seats;               /* workers still allowed to join this job */
   int active;              /* workers inside the job */
   int chunks_done;
-  atomic_int next_chunk;   /* next chunk to claim */
+  _Atomic uint64_t unclaimed; /* chunks [lo, hi) not yet claimed: lo << 32 | hi */
   atomic_int unfinished;   /* chunks not yet run, plus workers inside the job:
                             * what the caller spins on before it sleeps */
   atomic_uint_fast64_t posted; /* `generation`, readable without the mutex */
@@ -82,12 +93,26 @@ static int online_cores(void) {
   return n > RT_MAX_THREADS ? RT_MAX_THREADS : (int)n;
 }
 
+/* The next unclaimed chunk, from the front (the caller) or the back (a
+ * worker); -1 when none is left. */
+static int claim(rt_pool *p, bool back) {
+  uint64_t cur = atomic_load_explicit(&p->unclaimed, memory_order_relaxed);
+  for (;;) {
+    uint32_t lo = (uint32_t)(cur >> 32), hi = (uint32_t)cur;
+    if (lo >= hi) return -1;
+    uint64_t next = back ? ((uint64_t)lo << 32) | (hi - 1) : ((uint64_t)(lo + 1) << 32) | hi;
+    if (atomic_compare_exchange_weak_explicit(&p->unclaimed, &cur, next, memory_order_relaxed,
+                                              memory_order_relaxed))
+      return back ? (int)(hi - 1) : (int)lo;
+  }
+}
+
 /* Claims and runs chunks until none is left; returns how many it ran. */
-static int run_chunks(rt_pool *p, rt_task_fn fn, void *env, int64_t n, int chunks) {
+static int run_chunks(rt_pool *p, rt_task_fn fn, void *env, int64_t n, int chunks, bool back) {
   int ran = 0;
   for (;;) {
-    int c = atomic_fetch_add_explicit(&p->next_chunk, 1, memory_order_relaxed);
-    if (c >= chunks) return ran;
+    int c = claim(p, back);
+    if (c < 0) return ran;
     int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
     fn(env, b, e);
     ran++;
@@ -139,7 +164,7 @@ static void *worker_main(void *arg) {
     int64_t n = p->n;
     int chunks = p->chunks;
     pthread_mutex_unlock(&p->mu);
-    int ran = run_chunks(p, fn, env, n, chunks);
+    int ran = run_chunks(p, fn, env, n, chunks, true);
     pthread_mutex_lock(&p->mu);
     p->chunks_done += ran;
     p->active--;
@@ -202,14 +227,14 @@ void rt_parallel_for(const kiln_run_options *opt, int64_t n, rt_task_fn fn, void
   p->seats = threads - 1 < p->num_workers ? threads - 1 : p->num_workers;
   if (p->seats > chunks - 1) p->seats = chunks - 1;
   p->chunks_done = 0;
-  atomic_store_explicit(&p->next_chunk, 0, memory_order_relaxed);
+  atomic_store_explicit(&p->unclaimed, (uint64_t)chunks, memory_order_relaxed);
   atomic_store_explicit(&p->unfinished, chunks, memory_order_relaxed);
   p->generation++;
   atomic_store_explicit(&p->posted, p->generation, memory_order_release);
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->mu);
 
-  int ran = run_chunks(p, fn, env, n, chunks);
+  int ran = run_chunks(p, fn, env, n, chunks, false);
   /* the workers' last chunks: spin (bounded) before sleeping on `done` */
   if (atomic_fetch_sub_explicit(&p->unfinished, ran, memory_order_acq_rel) != ran) {
     int64_t start = now_ns();

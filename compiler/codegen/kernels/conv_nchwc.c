@@ -822,11 +822,14 @@ kiln_status cg_nchwc_emit(cg_state *s, int32_t n, const cg_schedule *sc) {
     all = cg_for_n(s, q->N * cgroups * rgroups);
     it = all.i;
   }
-  /* item -> (image, channel group, row group), rows fastest: neighbouring
-   * items share a channel group's weights */
-  e.n = cg_divc(s, it, cgroups * rgroups);
-  LLVMValueRef rest = cg_remc(s, it, cgroups * rgroups);
-  LLVMValueRef cgi = cg_divc(s, rest, rgroups), rg = cg_remc(s, rest, rgroups);
+  /* item -> (row group, image, channel group), rows slowest: the pool
+   * gives each thread a contiguous range of items (runtime/pool.c), so a
+   * thread computes the same band of rows in every layer and reads what
+   * it wrote (2-3% at two threads on ResNet-50 and MobileNetV2, against
+   * channel groups slowest) */
+  LLVMValueRef rg = cg_divc(s, it, q->N * cgroups), rest = cg_remc(s, it, q->N * cgroups);
+  e.n = cg_divc(s, rest, cgroups);
+  LLVMValueRef cgi = cg_remc(s, rest, cgroups);
   LLVMValueRef oh0 = cg_mulc(s, rg, sc->mc), oh1 = cg_min(s, cg_addc(s, oh0, sc->mc), cg_i64(s, q->OH));
   LLVMValueRef p0 = cg_mulc(s, cgi, per_item_ocb);
   LLVMValueRef p1 = cg_min(s, cg_addc(s, p0, per_item_ocb), cg_i64(s, ocb_n));

@@ -410,8 +410,10 @@ kiln_status cg_depthwise_blocked_emit(cg_state *s, int32_t n, const cg_window *w
   if (groups > e.OH) groups = e.OH;
   int64_t mc = (e.OH + groups - 1) / groups, rgroups = (e.OH + mc - 1) / mc;
   cg_kernel *k = cg_kernel_begin(s, n, planes * rgroups, mc * e.OW * L * taps * 2);
+  /* item -> (row group, plane): rows slowest, as the direct convolution
+   * orders its items, so a thread keeps its band of rows across layers */
   cg_loop item = cg_for(s, k->begin, k->end);
-  LLVMValueRef plane = cg_divc(s, item.i, rgroups), rg = cg_remc(s, item.i, rgroups);
+  LLVMValueRef rg = cg_divc(s, item.i, planes), plane = cg_remc(s, item.i, planes);
   LLVMValueRef cb = cg_divc(s, plane, e.N); /* plane = cb * N + image */
   e.x = cg_gep(s, IR_F32, k->in[0], cg_mulc(s, plane, e.H * e.W * L));
   LLVMValueRef yoff = cg_mulc(s, plane, e.OH * e.OW * L);
