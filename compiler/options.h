@@ -45,6 +45,12 @@ typedef enum {
   KILN_PRUNE_MAGNITUDE,      /* |w| */
   KILN_PRUNE_WANDA,          /* |w| x the L2 norm of its input channel on --data */
 } kiln_prune_method;
+/* --prune-group: which weights an unstructured pattern ranks against
+ * each other. */
+typedef enum {
+  KILN_PRUNE_GROUP_LAYER = 0, /* the whole layer (default) */
+  KILN_PRUNE_GROUP_ROW,       /* each output's row on its own (the Wanda paper's choice) */
+} kiln_prune_group;
 /* --pattern: the shape of what is zeroed. */
 typedef enum {
   KILN_PATTERN_UNSTRUCTURED = 0,
@@ -109,6 +115,7 @@ typedef struct kiln_options {
   int pattern_n, pattern_m;   /* N:M, or block rows x columns */
   const char *prune_layers;   /* --prune-layers FILE.yaml: node name -> sparsity */
   bool prune_keep_ends;       /* --prune-keep-ends: first and last prunable layers stay dense */
+  kiln_prune_group prune_group; /* --prune-group: an unstructured pattern's ranking group */
   bool sparse_off;            /* --sparse off: no sparse facts or kernels for any weight */
   bool conv_plain;            /* --conv-layout plain: no blocked activations (every
                                * convolution on the GEMM kernel) */

@@ -417,6 +417,17 @@ static int set_prune_keep_ends(kiln_ctx *ctx, drv_args *a, const char *opt, cons
   return 0;
 }
 
+static int set_prune_group(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
+  if (!strcmp(v, "layer"))
+    a->opt.prune_group = KILN_PRUNE_GROUP_LAYER;
+  else if (!strcmp(v, "row"))
+    a->opt.prune_group = KILN_PRUNE_GROUP_ROW;
+  else
+    return bad(ctx, opt, v, "layer or row");
+  a->prune_group_given = true;
+  return 0;
+}
+
 static int set_conv_layout(kiln_ctx *ctx, drv_args *a, const char *opt, const char *v) {
   if (strcmp(v, "blocked") && strcmp(v, "plain")) return bad(ctx, opt, v, "blocked or plain");
   a->opt.conv_plain = !strcmp(v, "plain");
@@ -488,6 +499,8 @@ static const drv_option options[] = {
      "per-layer sparsity under --prune: a map of node name to sparsity"},
     {"--prune-keep-ends", NULL, NULL, ALL_BUILD, set_prune_keep_ends,
      "--prune leaves the first and last prunable layers dense"},
+    {"--prune-group", NULL, "layer|row", ALL_BUILD, set_prune_group,
+     "what an unstructured --prune ranks together: the whole layer (default) or each output's row"},
     {"--conv-layout", NULL, "blocked|plain", ALL_BUILD, set_conv_layout,
      "activations of convolution chains in NCHWc blocks with the direct kernel (default), or plain NCHW"},
     {"--sparse", NULL, "on|off", ALL_BUILD, set_sparse,
@@ -666,6 +679,7 @@ static int check_prune(kiln_ctx *ctx, drv_args *a, const char *cmd) {
                       : a->pattern_given    ? "--pattern"
                       : k->prune_layers     ? "--prune-layers"
                       : k->prune_keep_ends  ? "--prune-keep-ends"
+                      : a->prune_group_given ? "--prune-group"
                                             : NULL;
   if (stray && !pruning) {
     kiln_error(ctx, "%s: %s without --prune magnitude|wanda prunes nothing", cmd, stray);

@@ -53,6 +53,7 @@ typedef struct drv_args {
   double budget;         /* tune --budget SECONDS (default 60) */
   const char *runner;    /* tune --runner 'CMD' */
   bool pattern_given;    /* --pattern (refused without --prune) */
+  bool prune_group_given; /* --prune-group (refused without --prune) */
   bool rotate_seed_given;/* --rotate-seed (refused without --rotate or --passes) */
   bool verbose;          /* -v: notes and times */
   bool time;             /* --time: the time of each phase */
