@@ -618,32 +618,45 @@ static void sparse_row(nchwc_emit *e, const sparse_panels *sp, LLVMValueRef oh) 
   if (e->q.OW % mr) sparse_tile(e, sp, oh, cg_i64(s, full * mr), (int)(e->q.OW % mr));
 }
 
-/* A tile starting at column ow0 is interior when every kernel column of
- * every pixel lands inside the image. */
-static bool interior(const nchwc_emit *e, int64_t ow0, int mr) {
-  return ow0 * e->sw - e->pw >= 0 && (ow0 + mr - 1) * e->sw + (e->q.KW - 1) * e->dw - e->pw < e->q.W;
+static bool tile_inside(int64_t ow0, int mr, int64_t W, int64_t sw, int64_t pw, int64_t span) {
+  return ow0 * sw - pw >= 0 && (ow0 + mr - 1) * sw + span - 1 - pw < W;
+}
+
+void cg_row_tiles(cg_state *s, int64_t OW, int mr, int64_t W, int64_t sw, int64_t pw, int64_t span,
+                  cg_row_tile_fn each, void *ctx) {
+  int64_t full = OW / mr;
+  /* interior full tiles form one run [tlo, thi) between the edge tiles */
+  int64_t tlo = 0, thi = full;
+  while (tlo < full && !tile_inside(tlo * mr, mr, W, sw, pw, span)) tlo++;
+  while (thi > tlo && !tile_inside((thi - 1) * mr, mr, W, sw, pw, span)) thi--;
+  for (int64_t t = 0; t < tlo; t++) each(ctx, cg_i64(s, t * mr), t * mr, mr);
+  if (thi > tlo) {
+    cg_loop t = cg_for(s, cg_i64(s, tlo), cg_i64(s, thi));
+    each(ctx, cg_mulc(s, t.i, mr), -1, mr);
+    cg_end(s, &t);
+  }
+  for (int64_t t = thi > tlo ? thi : tlo; t < full; t++) each(ctx, cg_i64(s, t * mr), t * mr, mr);
+  if (OW % mr) each(ctx, cg_i64(s, full * mr), full * mr, (int)(OW % mr));
+}
+
+/* A row's tiles for cg_row_tiles: the row and its kernel rows inside. */
+typedef struct row_ctx {
+  nchwc_emit *e;
+  LLVMValueRef oh, kh0, kh1;
+} row_ctx;
+
+static void row_tile(void *ctx, LLVMValueRef ow0, int64_t ow0s, int mr) {
+  row_ctx *r = ctx;
+  tile(r->e, r->oh, r->kh0, r->kh1, ow0, ow0s, mr);
 }
 
 /* All tiles of output row oh. */
 static void row(nchwc_emit *e, LLVMValueRef oh) {
   cg_state *s = e->s;
-  int mr = e->sc->mr;
-  int64_t OW = e->q.OW, full = OW / mr;
   /* the kernel rows inside the image: ih = oh*sh + kh*dh - ph in [0, H) */
-  LLVMValueRef kh0, kh1;
-  cg_valid_range(s, cg_addc(s, cg_mulc(s, oh, e->sh), -e->ph), e->dh, e->q.KH, 0, e->q.H, &kh0, &kh1);
-  /* interior full tiles form one run [tlo, thi) between the edge tiles */
-  int64_t tlo = 0, thi = full;
-  while (tlo < full && !interior(e, tlo * mr, mr)) tlo++;
-  while (thi > tlo && !interior(e, (thi - 1) * mr, mr)) thi--;
-  for (int64_t t = 0; t < tlo; t++) tile(e, oh, kh0, kh1, cg_i64(s, t * mr), t * mr, mr);
-  if (thi > tlo) {
-    cg_loop t = cg_for(s, cg_i64(s, tlo), cg_i64(s, thi));
-    tile(e, oh, kh0, kh1, cg_mulc(s, t.i, mr), -1, mr);
-    cg_end(s, &t);
-  }
-  for (int64_t t = thi > tlo ? thi : tlo; t < full; t++) tile(e, oh, kh0, kh1, cg_i64(s, t * mr), t * mr, mr);
-  if (OW % mr) tile(e, oh, kh0, kh1, cg_i64(s, full * mr), full * mr, (int)(OW % mr));
+  row_ctx r = {.e = e, .oh = oh};
+  cg_valid_range(s, cg_addc(s, cg_mulc(s, oh, e->sh), -e->ph), e->dh, e->q.KH, 0, e->q.H, &r.kh0, &r.kh1);
+  cg_row_tiles(s, e->q.OW, e->sc->mr, e->q.W, e->sw, e->pw, (e->q.KW - 1) * e->dw + 1, row_tile, &r);
 }
 
 /* ---- MaxPool on blocked activations ---------------------------------------------- */

@@ -76,6 +76,16 @@ void cg_nchwc_sparse_schedule(const cg_target_caps *caps, const cg_nchwc_shape *
 /* Checks a conv = direct schedule against the problem (nr divides M, kc
  * whole channel blocks); NULL if valid. */
 const char *cg_nchwc_schedule_check(const cg_nchwc_shape *sh, const cg_schedule *sc);
+/* One output row of a direct kernel cut into tiles of mr pixels.  The
+ * full tiles whose window stays inside the row (input columns ow0*sw -
+ * pw .. (ow0 + mr - 1)*sw + span - 1 - pw within [0, W)) are one loop
+ * (`each` gets ow0s = -1); the tiles at the row's ends and a short last
+ * tile are separate calls with their first column known at compile time
+ * (ow0s >= 0), so an edge tile can leave the padding's products out.
+ * Shared by the direct convolution and the blocked depthwise kernel. */
+typedef void (*cg_row_tile_fn)(void *ctx, LLVMValueRef ow0, int64_t ow0s, int mr);
+void cg_row_tiles(cg_state *s, int64_t OW, int mr, int64_t W, int64_t sw, int64_t pw, int64_t span,
+                  cg_row_tile_fn each, void *ctx);
 /* Emits the kernel of MaxPool node n whose input and output are blocked. */
 kiln_status cg_nchwc_pool_emit(cg_state *s, int32_t n);
 /* Emits the kernel of global pooling node n whose input is blocked. */

@@ -29,6 +29,7 @@
 
 #include <string.h>
 
+#include "kernels/conv_nchwc.h"
 #include "kernels/gemm.h"
 
 enum {
@@ -159,6 +160,21 @@ static void emit_row(dw_emit *e, LLVMValueRef oh) {
   }
 }
 
+/* A FusedConv's activation and residual input (-1: none); a plain Conv
+ * has neither. */
+static kiln_status fused_epilogue(cg_state *s, int32_t n, cg_activation *act, int *resid_in) {
+  *act = (cg_activation){.op = IR_OP_COUNT};
+  *resid_in = -1;
+  if (s->g->nodes[n].op != IR_OP_FUSED_CONV) return KILN_OK;
+  cg_gemm fused;
+  cg_gemm_init(&fused);
+  kiln_status st = cg_fused_epilogue(s, n, &fused);
+  if (st) return st;
+  *act = fused.act;
+  *resid_in = fused.resid_in;
+  return KILN_OK;
+}
+
 kiln_status cg_depthwise_emit(cg_state *s, int32_t n, const cg_window *win) {
   ir_value_id x = cg_in(s, n, 0);
   const ir_shape *xs = cg_shape(s, x);
@@ -177,16 +193,11 @@ kiln_status cg_depthwise_emit(cg_state *s, int32_t n, const cg_window *win) {
   if (e.sw > DW_MAX_STRIDE || e.KH * e.KW > DW_MAX_TAPS)
     return cg_unsupported(s, n, "depthwise kernel of this stride or size");
 
-  cg_activation act = {.op = IR_OP_COUNT};
-  bool has_bias = cg_in(s, n, 2) >= 0, has_resid = false;
-  if (s->g->nodes[n].op == IR_OP_FUSED_CONV) {
-    cg_gemm fused;
-    cg_gemm_init(&fused);
-    kiln_status st = cg_fused_epilogue(s, n, &fused);
-    if (st) return st;
-    act = fused.act;
-    has_resid = fused.resid_in >= 0;
-  }
+  cg_activation act;
+  int resid_in;
+  kiln_status st = fused_epilogue(s, n, &act, &resid_in);
+  if (st) return st;
+  bool has_bias = cg_in(s, n, 2) >= 0, has_resid = resid_in >= 0;
   e.act = &act;
 
   /* the scratch plane: padded input, wide enough for the last vector of
@@ -331,28 +342,21 @@ static void dwb_tile(dwb_emit *e, LLVMValueRef oh, LLVMValueRef kh0, LLVMValueRe
   }
 }
 
-/* A tile is interior when every tap of every pixel lands inside the row. */
-static bool dwb_interior(const dwb_emit *e, int64_t ow0, int mr) {
-  return ow0 * e->sw - e->pw >= 0 && (ow0 + mr - 1) * e->sw + e->KW - 1 - e->pw < e->W;
+typedef struct dwb_row_ctx {
+  dwb_emit *e;
+  LLVMValueRef oh, kh0, kh1;
+} dwb_row_ctx;
+
+static void dwb_row_tile(void *ctx, LLVMValueRef ow0, int64_t ow0s, int mr) {
+  dwb_row_ctx *r = ctx;
+  dwb_tile(r->e, r->oh, r->kh0, r->kh1, ow0, ow0s, mr);
 }
 
 static void dwb_row(dwb_emit *e, LLVMValueRef oh) {
   cg_state *s = e->s;
-  int mr = e->mr;
-  int64_t full = e->OW / mr;
-  LLVMValueRef kh0, kh1;
-  cg_valid_range(s, cg_addc(s, cg_mulc(s, oh, e->sh), -e->ph), 1, e->KH, 0, e->H, &kh0, &kh1);
-  int64_t tlo = 0, thi = full;
-  while (tlo < full && !dwb_interior(e, tlo * mr, mr)) tlo++;
-  while (thi > tlo && !dwb_interior(e, (thi - 1) * mr, mr)) thi--;
-  for (int64_t t = 0; t < tlo; t++) dwb_tile(e, oh, kh0, kh1, cg_i64(s, t * mr), t * mr, mr);
-  if (thi > tlo) {
-    cg_loop t = cg_for(s, cg_i64(s, tlo), cg_i64(s, thi));
-    dwb_tile(e, oh, kh0, kh1, cg_mulc(s, t.i, mr), -1, mr);
-    cg_end(s, &t);
-  }
-  for (int64_t t = thi > tlo ? thi : tlo; t < full; t++) dwb_tile(e, oh, kh0, kh1, cg_i64(s, t * mr), t * mr, mr);
-  if (e->OW % mr) dwb_tile(e, oh, kh0, kh1, cg_i64(s, full * mr), full * mr, (int)(e->OW % mr));
+  dwb_row_ctx r = {.e = e, .oh = oh};
+  cg_valid_range(s, cg_addc(s, cg_mulc(s, oh, e->sh), -e->ph), 1, e->KH, 0, e->H, &r.kh0, &r.kh1);
+  cg_row_tiles(s, e->OW, e->mr, e->W, e->sw, e->pw, e->KW, dwb_row_tile, &r);
 }
 
 kiln_status cg_depthwise_blocked_emit(cg_state *s, int32_t n, const cg_window *win) {
@@ -378,16 +382,10 @@ kiln_status cg_depthwise_blocked_emit(cg_state *s, int32_t n, const cg_window *w
   while (e.mr > 1 && e.mr + (e.mr - 1) * e.sw + 2 * e.KW > regs) e.mr--;
   if ((e.mr - 1) * e.sw + e.KW > DWB_MAX_SPAN) return cg_unsupported(s, n, "depthwise window too wide");
 
-  cg_activation act = {.op = IR_OP_COUNT};
-  int resid_in = -1;
-  if (s->g->nodes[n].op == IR_OP_FUSED_CONV) {
-    cg_gemm fused;
-    cg_gemm_init(&fused);
-    kiln_status st = cg_fused_epilogue(s, n, &fused);
-    if (st) return st;
-    act = fused.act;
-    resid_in = fused.resid_in;
-  }
+  cg_activation act;
+  int resid_in;
+  kiln_status st = fused_epilogue(s, n, &act, &resid_in);
+  if (st) return st;
   if (resid_in >= 0) {
     const ir_layout *rl = &s->g->values[cg_in(s, n, resid_in)].layout;
     if (rl->kind != IR_LAYOUT_BLOCKED || rl->block != L)
