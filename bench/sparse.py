@@ -69,11 +69,11 @@ def main():
     models = os.path.join(args.build, "bench", "models")
     work = os.path.join(args.build, "bench", "sparse")
     os.makedirs(work, exist_ok=True)
-    gpt = "--prune magnitude --pattern".split()
+    prune = "--prune magnitude --pattern".split()
     cases = {
-        "gpt90": ("gpt_d768", [("block 1x16 90%", gpt + ["block:1x16", "--sparsity", "0.9"])]),
-        "gpt70": ("gpt_d768", [("block 1x16 70%", gpt + ["block:1x16", "--sparsity", "0.7"])]),
-        "gpt24": ("gpt_d768", [("2:4", gpt + ["2:4"])]),
+        "gpt90": ("gpt_d768", [("block 1x16 90%", prune + ["block:1x16", "--sparsity", "0.9"])]),
+        "gpt70": ("gpt_d768", [("block 1x16 70%", prune + ["block:1x16", "--sparsity", "0.7"])]),
+        "gpt24": ("gpt_d768", [("2:4", prune + ["2:4"])]),
         "r50": ("resnet50", None),
     }
     t0 = time.monotonic()
@@ -88,7 +88,7 @@ def main():
             with open(layers, "w") as f:
                 for n in one_by_one_convs(path):
                     f.write(f'"{n}": 0.8\n')
-            flags = gpt + ["block:16x1", "--sparsity", "0", "--prune-layers", layers]
+            flags = prune + ["block:16x1", "--sparsity", "0", "--prune-layers", layers]
             builds = [("1x1 convolutions 80% block:16x1", flags),
                       ("the same, --sparse off", flags + ["--sparse", "off"])]
         all_builds = [("dense", [])] + builds

@@ -402,6 +402,11 @@ LLVMTypeRef cg_val_type(cg_state *s, ir_dtype dt);
 LLVMValueRef cg_gep(cg_state *s, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx);
 LLVMValueRef cg_load(cg_state *s, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx);
 void cg_store(cg_state *s, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v);
+/* A vector of vt (f32 lanes) loaded from / stored to &base[idx] (idx in
+ * floats), with `align` bytes of alignment: 4 when only the element is
+ * known aligned, more for packed constants. */
+LLVMValueRef cg_vload(cg_state *s, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx, unsigned align);
+void cg_vstore(cg_state *s, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v, unsigned align);
 void cg_memcpy(cg_state *s, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes);
 void cg_memset_zero(cg_state *s, LLVMValueRef dst, LLVMValueRef bytes);
 /* Converts a computation value between dtypes (ONNX Cast semantics). */

@@ -170,6 +170,17 @@ LLVMValueRef cg_gep(cg_state *s, ir_dtype dt, LLVMValueRef base, LLVMValueRef id
   return LLVMBuildInBoundsGEP2(s->b, cg_mem_type(s, dt), base, &idx, 1, "");
 }
 
+LLVMValueRef cg_vload(cg_state *s, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx, unsigned align) {
+  LLVMValueRef v = LLVMBuildLoad2(s->b, vt, cg_gep(s, IR_F32, base, idx), "");
+  LLVMSetAlignment(v, align);
+  return v;
+}
+
+void cg_vstore(cg_state *s, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v, unsigned align) {
+  LLVMValueRef st = LLVMBuildStore(s->b, v, cg_gep(s, IR_F32, base, idx));
+  LLVMSetAlignment(st, align);
+}
+
 LLVMValueRef cg_load(cg_state *s, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx) {
   LLVMValueRef v = LLVMBuildLoad2(s->b, cg_mem_type(s, dt), cg_gep(s, dt, base, idx), "");
   if (dt == IR_BOOL) v = LLVMBuildICmp(s->b, LLVMIntNE, v, LLVMConstInt(s->t_i8, 0, 0), "");

@@ -24,15 +24,6 @@
 
 static const ir_dtype float_types[] = {IR_F32, IR_F64, IR_F16, IR_BF16, IR_UNDEFINED};
 
-static LLVMValueRef vload(cg_state *s, LLVMTypeRef vt, LLVMValueRef p, LLVMValueRef idx) {
-  LLVMValueRef v = LLVMBuildLoad2(s->b, vt, cg_gep(s, IR_F32, p, idx), "");
-  LLVMSetAlignment(v, 4);
-  return v;
-}
-static void vstore(cg_state *s, LLVMValueRef p, LLVMValueRef idx, LLVMValueRef v) {
-  LLVMValueRef st = LLVMBuildStore(s->b, v, cg_gep(s, IR_F32, p, idx));
-  LLVMSetAlignment(st, 4);
-}
 
 /* The lanes of v combined pairwise, halves folded onto each other
  * (log2(lanes) shuffles instead of a chain of lanes extracts): the max
@@ -64,7 +55,7 @@ static kiln_status softmax_rows(cg_state *s, int32_t n, bool is_log, int64_t row
   cg_loop item = cg_for(s, k->begin, k->end);
   LLVMValueRef base = cg_mulc(s, item.i, len);
   LLVMValueRef x = cg_gep(s, IR_F32, k->in[0], base), y = cg_gep(s, IR_F32, k->out[0], base);
-#define VLOAD(p, idx) vload(s, vt, p, idx)
+#define VLOAD(p, idx) cg_vload(s, vt, p, idx, 4)
   /* max, NaN ignored as in the scalar form (a NaN then spreads through exp) */
   LLVMValueRef mxv = cg_var(s, vt, cg_splat(s, cg_const(s, IR_F32, -INFINITY), (unsigned)lanes));
   cg_loop l = cg_for_n(s, nv);
@@ -82,7 +73,7 @@ static kiln_status softmax_rows(cg_state *s, int32_t n, bool is_log, int64_t row
   l = cg_for_n(s, nv);
   LLVMValueRef at = cg_mulc(s, l.i, lanes);
   LLVMValueRef e = cg_exp(s, LLVMBuildFSub(s->b, VLOAD(x, at), mxs, ""));
-  if (!is_log) vstore(s, y, at, e);
+  if (!is_log) cg_vstore(s, y, at, e, 4);
   cg_set(s, acc, LLVMBuildFAdd(s->b, cg_get(s, vt, acc), e, ""));
   cg_end(s, &l);
   LLVMValueRef total = hreduce(s, cg_get(s, vt, acc), lanes, false);
@@ -97,7 +88,7 @@ static kiln_status softmax_rows(cg_state *s, int32_t n, bool is_log, int64_t row
   LLVMValueRef by = cg_splat(s, is_log ? shift : inv, (unsigned)lanes);
   l = cg_for_n(s, nv);
   at = cg_mulc(s, l.i, lanes);
-  vstore(s, y, at, is_log ? LLVMBuildFSub(s->b, VLOAD(x, at), by, "") : LLVMBuildFMul(s->b, VLOAD(y, at), by, ""));
+  cg_vstore(s, y, at, is_log ? LLVMBuildFSub(s->b, VLOAD(x, at), by, "") : LLVMBuildFMul(s->b, VLOAD(y, at), by, ""), 4);
   cg_end(s, &l);
   for (int64_t i = tail0; i < len; i++) {
     LLVMValueRef idx = cg_i64(s, i);

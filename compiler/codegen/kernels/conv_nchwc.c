@@ -214,6 +214,16 @@ static double coverage(int64_t extent, int64_t b) {
   return (double)extent / (double)(ceil_div(extent, b) * b);
 }
 
+/* Output rows per item (mc) when items take nc output channels each: at
+ * least 8 items when the shape allows, as few splits of the rows as that
+ * needs. */
+static int64_t rows_per_item(const cg_nchwc_shape *sh, int64_t nc) {
+  int64_t groups = ceil_div(8, sh->N * (sh->M / nc));
+  if (groups > sh->OH) groups = sh->OH;
+  if (groups < 1) groups = 1;
+  return ceil_div(sh->OH, groups);
+}
+
 void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape *sh,
                                cg_schedule *out) {
   cg_schedule s = {.unroll = 1, .par = CG_PAR_MN, .conv = CG_CONV_DIRECT};
@@ -266,11 +276,7 @@ void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape 
   /* items: nc channels x mc rows, at least 8 when the shape allows, whole
    * rows and as few splits of the rows as that needs */
   s.nc = s.nr;
-  int64_t ocb = sh->M / s.nr;
-  int64_t groups = ceil_div(8, sh->N * ocb);
-  if (groups > sh->OH) groups = sh->OH;
-  if (groups < 1) groups = 1;
-  s.mc = ceil_div(sh->OH, groups);
+  s.mc = rows_per_item(sh, s.nc);
   *out = s;
 }
 
@@ -297,10 +303,7 @@ void cg_nchwc_sparse_schedule(const cg_target_caps *caps, const cg_nchwc_shape *
   /* items: 4 panels (64 channels) each when M allows, rows as the dense
    * policy splits them */
   s.nc = sh->M % (4 * s.nr) == 0 ? 4 * s.nr : s.nr;
-  int64_t groups = ceil_div(8, sh->N * (sh->M / s.nc));
-  if (groups > sh->OH) groups = sh->OH;
-  if (groups < 1) groups = 1;
-  s.mc = ceil_div(sh->OH, groups);
+  s.mc = rows_per_item(sh, s.nc);
   *out = s;
 }
 
@@ -352,8 +355,7 @@ static LLVMValueRef ld_chan(nchwc_emit *e, LLVMValueRef base, bool blocked, LLVM
   cg_state *s = e->s;
   LLVMValueRef at = act_off(e, blocked, e->q.M, e->q.OH, e->q.OW, c, oh, ow);
   if (blocked) {
-    LLVMValueRef v = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, base, at), "c");
-    LLVMSetAlignment(v, 4);
+    LLVMValueRef v = cg_vload(s, e->vt, base, at, 4);
     return v;
   }
   LLVMValueRef v = LLVMConstNull(e->vt);
@@ -368,8 +370,7 @@ static void st_chan(nchwc_emit *e, LLVMValueRef c, LLVMValueRef oh, LLVMValueRef
   cg_state *s = e->s;
   LLVMValueRef at = act_off(e, e->out_blocked, e->q.M, e->q.OH, e->q.OW, c, oh, ow);
   if (e->out_blocked) {
-    LLVMValueRef st = LLVMBuildStore(s->b, v, cg_gep(s, IR_F32, e->y, at));
-    LLVMSetAlignment(st, 4);
+    cg_vstore(s, e->y, at, v, 4);
     return;
   }
   int64_t plane = e->q.OH * e->q.OW;
@@ -452,8 +453,7 @@ static void tile(nchwc_emit *e, LLVMValueRef oh, LLVMValueRef kh0, LLVMValueRef 
       LLVMValueRef wv[NCHWC_MAX_NV];
       LLVMValueRef wat = cg_add(s, cg_addc(s, wrow, kw * e->cblk * nr), cg_mulc(s, c, nr));
       for (int v = 0; v < nv; v++) {
-        wv[v] = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->w, cg_addc(s, wat, v * L)), "w");
-        LLVMSetAlignment(wv[v], (unsigned)(L * 4 > 64 ? 64 : L * 4));
+        wv[v] = cg_vload(s, e->vt, e->w, cg_addc(s, wat, v * L), (unsigned)(L * 4 > 64 ? 64 : L * 4));
       }
       LLVMValueRef xat = cg_add(s, cg_addc(s, xrow, kw * e->dw * pstride), cg_mulc(s, c, cstride));
       for (int r = rlo; r < rhi; r++) {
@@ -474,8 +474,7 @@ static void tile(nchwc_emit *e, LLVMValueRef oh, LLVMValueRef kh0, LLVMValueRef 
   for (int v = 0; v < nv; v++) {
     LLVMValueRef bv = NULL;
     if (e->bias) {
-      bv = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->bias, cg_addc(s, c0, v * L)), "b");
-      LLVMSetAlignment(bv, 4);
+      bv = cg_vload(s, e->vt, e->bias, cg_addc(s, c0, v * L), 4);
     }
     for (int r = 0; r < mr; r++) {
       LLVMValueRef a = cg_get(s, e->vt, acc[r * nv + v]);
@@ -495,8 +494,7 @@ static void tile(nchwc_emit *e, LLVMValueRef oh, LLVMValueRef kh0, LLVMValueRef 
       transpose(s, m, L);
       LLVMValueRef at = act_off(e, false, q->M, q->OH, q->OW, cg_addc(s, c0, v * L), oh, ow0);
       for (int l = 0; l < L; l++) {
-        LLVMValueRef st = LLVMBuildStore(s->b, m[l], cg_gep(s, IR_F32, e->y, cg_addc(s, at, l * plane)));
-        LLVMSetAlignment(st, 4);
+        cg_vstore(s, e->y, cg_addc(s, at, l * plane), m[l], 4);
       }
     }
     return;
@@ -533,16 +531,11 @@ typedef struct sparse_panels {
 static sparse_panels sparse_pack(nchwc_emit *e, const float *w, const char *name, bool in_blocked) {
   cg_state *s = e->s;
   const cg_nchwc_shape *q = &e->q;
-  int64_t L = e->L, P = q->M / L, nnz = 0;
-  for (int64_t p = 0; p < P; p++)
-    for (int64_t c = 0; c < q->C; c++) {
-      bool nz = false;
-      for (int64_t l = 0; l < L; l++) nz |= w[(p * L + l) * q->C + c] != 0;
-      nnz += nz;
-    }
+  int64_t L = e->L, P = q->M / L;
+  /* room for every run; the globals take only the kept ones */
   int64_t *start = ir_arena_alloc(&s->arena, (size_t)(P + 1) * sizeof *start);
-  int64_t *off = ir_arena_alloc(&s->arena, (size_t)(nnz + 1) * sizeof *off);
-  float *vals = ir_arena_alloc(&s->arena, (size_t)(nnz + 1) * (size_t)L * sizeof *vals);
+  int64_t *off = ir_arena_alloc(&s->arena, (size_t)(P * q->C + 1) * sizeof *off);
+  float *vals = ir_arena_alloc(&s->arena, (size_t)(P * q->C + 1) * (size_t)L * sizeof *vals);
   int64_t j = 0;
   for (int64_t p = 0; p < P; p++) {
     start[p] = j;
@@ -557,6 +550,7 @@ static sparse_panels sparse_pack(nchwc_emit *e, const float *w, const char *name
     }
   }
   start[P] = j;
+  int64_t nnz = j;
   char gname[220];
   sparse_panels sp;
   snprintf(gname, sizeof gname, "const.%s.sparse%d.start", name, (int)L);
@@ -586,8 +580,7 @@ static void sparse_tile(nchwc_emit *e, const sparse_panels *sp, LLVMValueRef oh,
   LLVMValueRef j0 = cg_load(s, IR_I64, sp->start, e->ocb), j1 = cg_load(s, IR_I64, sp->start, cg_addc(s, e->ocb, 1));
   cg_loop j = cg_for(s, j0, j1);
   LLVMValueRef at = cg_add(s, xpix, cg_load(s, IR_I64, sp->off, j.i));
-  LLVMValueRef wv = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, sp->w, cg_mulc(s, j.i, L)), "w");
-  LLVMSetAlignment(wv, (unsigned)(L * 4 > 64 ? 64 : L * 4));
+  LLVMValueRef wv = cg_vload(s, e->vt, sp->w, cg_mulc(s, j.i, L), (unsigned)(L * 4 > 64 ? 64 : L * 4));
   for (int r = 0; r < mr; r++) {
     LLVMValueRef a = cg_splat(s, cg_load(s, IR_F32, e->x, cg_addc(s, at, r * pstride)), (unsigned)L);
     cg_set(s, acc[r], cg_fmuladd(s, a, wv, cg_get(s, e->vt, acc[r])));
@@ -595,8 +588,7 @@ static void sparse_tile(nchwc_emit *e, const sparse_panels *sp, LLVMValueRef oh,
   cg_end(s, &j);
   LLVMValueRef bv = NULL;
   if (e->bias) {
-    bv = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->bias, c0), "b");
-    LLVMSetAlignment(bv, 4);
+    bv = cg_vload(s, e->vt, e->bias, c0, 4);
   }
   for (int r = 0; r < mr; r++) {
     LLVMValueRef a = cg_get(s, e->vt, acc[r]);
@@ -695,15 +687,12 @@ kiln_status cg_nchwc_pool_emit(cg_state *s, int32_t n) {
   LLVMValueRef iw = cg_add(s, cg_addc(s, cg_mulc(s, ow.i, win.stride[1]), -win.pad_begin[1]),
                            cg_mulc(s, kw.i, win.dilation[1]));
   LLVMValueRef at = cg_add(s, xb, cg_mulc(s, cg_add(s, cg_mulc(s, ih, W), iw), L));
-  LLVMValueRef v = LLVMBuildLoad2(s->b, vt, cg_gep(s, IR_F32, k->in[0], at), "x");
-  LLVMSetAlignment(v, 4);
+  LLVMValueRef v = cg_vload(s, vt, k->in[0], at, 4);
   LLVMValueRef a = cg_get(s, vt, acc);
   cg_set(s, acc, LLVMBuildSelect(s->b, LLVMBuildFCmp(s->b, LLVMRealOGT, v, a, ""), v, a, ""));
   cg_end(s, &kw);
   cg_end(s, &kh);
-  LLVMValueRef stv = LLVMBuildStore(s->b, cg_get(s, vt, acc),
-                                    cg_gep(s, IR_F32, k->out[0], cg_add(s, yb, cg_mulc(s, ow.i, L))));
-  LLVMSetAlignment(stv, 4);
+  cg_vstore(s, k->out[0], cg_add(s, yb, cg_mulc(s, ow.i, L)), cg_get(s, vt, acc), 4);
   cg_end(s, &ow);
   cg_end(s, &item);
   cg_kernel_end(s, k);
@@ -729,16 +718,14 @@ kiln_status cg_nchwc_global_pool_emit(cg_state *s, int32_t n) {
   LLVMValueRef cb = cg_divc(s, item.i, N), img = cg_remc(s, item.i, N);
   LLVMValueRef acc = cg_var(s, vt, cg_splat(s, cg_const(s, IR_F32, is_max ? -INFINITY : 0), (unsigned)L));
   cg_loop p = cg_for_n(s, plane);
-  LLVMValueRef v = LLVMBuildLoad2(s->b, vt, cg_gep(s, IR_F32, k->in[0], cg_mulc(s, cg_add(s, cg_mulc(s, item.i, plane), p.i), L)), "x");
-  LLVMSetAlignment(v, 4);
+  LLVMValueRef v = cg_vload(s, vt, k->in[0], cg_mulc(s, cg_add(s, cg_mulc(s, item.i, plane), p.i), L), 4);
   LLVMValueRef a = cg_get(s, vt, acc);
   cg_set(s, acc, is_max ? LLVMBuildSelect(s->b, LLVMBuildFCmp(s->b, LLVMRealOGT, v, a, ""), v, a, "")
                         : LLVMBuildFAdd(s->b, a, v, ""));
   cg_end(s, &p);
   LLVMValueRef r = cg_get(s, vt, acc);
   if (!is_max) r = LLVMBuildFDiv(s->b, r, cg_splat(s, cg_const(s, IR_F32, (double)plane), (unsigned)L), "");
-  LLVMValueRef st = LLVMBuildStore(s->b, r, cg_gep(s, IR_F32, k->out[0], cg_add(s, cg_mulc(s, img, C), cg_mulc(s, cb, L))));
-  LLVMSetAlignment(st, 4);
+  cg_vstore(s, k->out[0], cg_add(s, cg_mulc(s, img, C), cg_mulc(s, cb, L)), r, 4);
   cg_end(s, &item);
   cg_kernel_end(s, k);
   return KILN_OK;

@@ -113,8 +113,7 @@ static void finish(dw_emit *e, LLVMValueRef acc, LLVMValueRef at, int valid) {
   if (e->resid) {
     LLVMValueRef r;
     if (valid == e->lanes) {
-      r = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->resid, at), "r");
-      LLVMSetAlignment(r, 4);
+      r = cg_vload(s, e->vt, e->resid, at, 4);
     } else {
       r = LLVMConstNull(e->vt);
       for (int l = 0; l < valid; l++)
@@ -125,8 +124,7 @@ static void finish(dw_emit *e, LLVMValueRef acc, LLVMValueRef at, int valid) {
   }
   if (e->act->op != IR_OP_COUNT) acc = cg_apply_activation(s, e->act, acc);
   if (valid == e->lanes) {
-    LLVMValueRef st = LLVMBuildStore(s->b, acc, cg_gep(s, IR_F32, e->y, at));
-    LLVMSetAlignment(st, 4);
+    cg_vstore(s, e->y, at, acc, 4);
     return;
   }
   for (int l = 0; l < valid; l++)
@@ -317,12 +315,10 @@ static void dwb_tile(dwb_emit *e, LLVMValueRef oh, LLVMValueRef kh0, LLVMValueRe
         if (iw < 0 || iw >= e->W) continue;
       }
       if (!in[j]) {
-        in[j] = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->x, cg_addc(s, xrow, j * e->L)), "x");
-        LLVMSetAlignment(in[j], 4);
+        in[j] = cg_vload(s, e->vt, e->x, cg_addc(s, xrow, j * e->L), 4);
       }
       if (!wv[kw]) {
-        wv[kw] = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->w, cg_addc(s, wrow, kw * e->L)), "w");
-        LLVMSetAlignment(wv[kw], (unsigned)(e->L * 4 > 64 ? 64 : e->L * 4));
+        wv[kw] = cg_vload(s, e->vt, e->w, cg_addc(s, wrow, kw * e->L), (unsigned)(e->L * 4 > 64 ? 64 : e->L * 4));
       }
       cg_set(s, acc[r], cg_fmuladd(s, in[j], wv[kw], cg_get(s, e->vt, acc[r])));
     }
@@ -332,13 +328,11 @@ static void dwb_tile(dwb_emit *e, LLVMValueRef oh, LLVMValueRef kh0, LLVMValueRe
     LLVMValueRef at = cg_mulc(s, cg_add(s, cg_mulc(s, oh, e->OW), cg_addc(s, ow0, r)), e->L);
     if (e->bias) a = LLVMBuildFAdd(s->b, a, e->bias, "");
     if (e->resid) {
-      LLVMValueRef rv = LLVMBuildLoad2(s->b, e->vt, cg_gep(s, IR_F32, e->resid, at), "r");
-      LLVMSetAlignment(rv, 4);
+      LLVMValueRef rv = cg_vload(s, e->vt, e->resid, at, 4);
       a = LLVMBuildFAdd(s->b, a, rv, "");
     }
     if (e->act->op != IR_OP_COUNT) a = cg_apply_activation(s, e->act, a);
-    LLVMValueRef st = LLVMBuildStore(s->b, a, cg_gep(s, IR_F32, e->y, at));
-    LLVMSetAlignment(st, 4);
+    cg_vstore(s, e->y, at, a, 4);
   }
 }
 
@@ -419,8 +413,7 @@ kiln_status cg_depthwise_blocked_emit(cg_state *s, int32_t n, const cg_window *w
   e.resid = resid_in >= 0 ? cg_gep(s, IR_F32, k->in[resid_in], yoff) : NULL;
   e.w = cg_gep(s, IR_F32, wglob, cg_mulc(s, cb, taps * L));
   if (cg_in(s, n, 2) >= 0) {
-    e.bias = LLVMBuildLoad2(s->b, e.vt, cg_gep(s, IR_F32, k->in[2], cg_mulc(s, cb, L)), "b");
-    LLVMSetAlignment(e.bias, 4);
+    e.bias = cg_vload(s, e.vt, k->in[2], cg_mulc(s, cb, L), 4);
   }
   LLVMValueRef oh0 = cg_mulc(s, rg, mc), oh1 = cg_min(s, cg_addc(s, oh0, mc), cg_i64(s, e.OH));
   cg_loop oh = cg_for(s, oh0, oh1);

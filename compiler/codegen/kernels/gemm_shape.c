@@ -71,15 +71,10 @@ double cg_sparse_row_density(const ir_graph *g, ir_node_id n, int lanes) {
   return rows ? (double)live / (double)rows : -1;
 }
 
-double cg_sparse_col_density(const ir_graph *g, ir_node_id n, int mr) {
-  cg_gemm_shape sh;
-  int axis;
-  if (mr < 1 || !cg_gemm_shape_of(g, n, &sh, &axis) || axis != 0 || sh.b_runtime_pack) return -1;
-  ir_value_id w = g->nodes[n].inputs[1];
-  const ir_value *wv = &g->values[w];
-  const float *x = ir_const_data(g, w);
-  if (!x || wv->sparsity.kind == IR_SPARSE_DENSE || wv->layout.kind != IR_LAYOUT_PLAIN) return -1;
-  int64_t M = sh.M, K = sh.K, runs = 0, live = 0;
+/* The fraction of runs of `mr` rows of the row-major M x K matrix x at one
+ * column that hold a nonzero (the last run of a column may be short). */
+static double run_density(const float *x, int64_t M, int64_t K, int mr) {
+  int64_t runs = 0, live = 0;
   for (int64_t m0 = 0; m0 < M; m0 += mr)
     for (int64_t k = 0; k < K; k++) {
       bool nz = false;
@@ -88,6 +83,17 @@ double cg_sparse_col_density(const ir_graph *g, ir_node_id n, int mr) {
       live += nz;
     }
   return runs ? (double)live / (double)runs : -1;
+}
+
+double cg_sparse_col_density(const ir_graph *g, ir_node_id n, int mr) {
+  cg_gemm_shape sh;
+  int axis;
+  if (mr < 1 || !cg_gemm_shape_of(g, n, &sh, &axis) || axis != 0 || sh.b_runtime_pack) return -1;
+  ir_value_id w = g->nodes[n].inputs[1];
+  const ir_value *wv = &g->values[w];
+  const float *x = ir_const_data(g, w);
+  if (!x || wv->sparsity.kind == IR_SPARSE_DENSE || wv->layout.kind != IR_LAYOUT_PLAIN) return -1;
+  return run_density(x, sh.M, sh.K, mr);
 }
 
 bool cg_sparse_conv_pays(const ir_graph *g, ir_node_id n) {
@@ -111,15 +117,7 @@ double cg_sparse_direct_density(const ir_graph *g, ir_node_id n, int lanes) {
   if (!x || wv->dtype != IR_F32 || wv->sparsity.kind == IR_SPARSE_DENSE || wv->layout.kind != IR_LAYOUT_PLAIN ||
       wv->shape.rank != 4 || wv->shape.dims[2] != 1 || wv->shape.dims[3] != 1 || wv->shape.dims[0] % lanes)
     return -1;
-  int64_t M = wv->shape.dims[0], C = wv->shape.dims[1], runs = 0, live = 0;
-  for (int64_t m0 = 0; m0 < M; m0 += lanes)
-    for (int64_t c = 0; c < C; c++) {
-      bool nz = false;
-      for (int64_t m = m0; m < m0 + lanes; m++) nz |= x[m * C + c] != 0;
-      runs++;
-      live += nz;
-    }
-  return runs ? (double)live / (double)runs : -1;
+  return run_density(x, wv->shape.dims[0], wv->shape.dims[1], lanes);
 }
 
 bool cg_sparse_direct_pays(const ir_graph *g, ir_node_id n, int lanes) {
