@@ -570,8 +570,9 @@ def make_qdq(model_path, ranges, out_path):
     activations covering the profile's range (0 included), int8 weights
     symmetric per output channel in [-127, 127], int32 biases of scale
     s_x * s_w.  Quantized: the input of every Conv and Gemm, and its output
-    (after the Relu that follows it, if one does) -- the tensors kiln's
-    quantize pass keeps in uint8.  ONNX Runtime fuses the pairs into
+    (after the Relu that follows it, if one does), and the output of an Add
+    of two of those (a residual connection, after its Relu) -- the tensors
+    kiln's quantize pass keeps in uint8.  ONNX Runtime fuses the pairs into
     QLinearConv and friends."""
     import numpy as np
     import onnx
@@ -629,6 +630,15 @@ def make_qdq(model_path, ranges, out_path):
         for t in (n.input[0], n.output[0]):
             after = consumers.get(t, [])
             if t == n.output[0] and len(after) == 1 and after[0].op_type == "Relu":
+                t = after[0].output[0]
+            if t in ranges and t not in qset:
+                qset.append(t)
+    # an Add of two quantized tensors (a residual connection): its output,
+    # after its Relu, is quantized too, as kiln's kiln.QAdd keeps it uint8
+    for n in g.node:
+        if n.op_type == "Add" and all(i in qset for i in n.input):
+            t, after = n.output[0], consumers.get(n.output[0], [])
+            if len(after) == 1 and after[0].op_type == "Relu":
                 t = after[0].output[0]
             if t in ranges and t not in qset:
                 qset.append(t)

@@ -99,11 +99,16 @@ void kiln_calib_wanted(const ir_graph *g, bool *wanted) {
     if (nd->op == IR_OP_MAT_MUL && float_act(g, nd->inputs[1])) wanted[nd->inputs[1]] = true;
     if (float_act(g, nd->outputs[0])) wanted[nd->outputs[0]] = true;
   }
-  /* a Relu or Clip reading one of those outputs: quantize fuses it */
+  /* in graph order: an Add of two of those (a residual connection, which
+   * quantize makes a kiln.QAdd), and a Relu or Clip reading one of those
+   * (quantize fuses it) */
   for (ir_node_id n = 0; n < g->num_nodes; n++) {
     const ir_node *nd = &g->nodes[n];
-    if (!nd->dead && (nd->op == IR_OP_RELU || nd->op == IR_OP_CLIP) && nd->inputs[0] >= 0 &&
-        wanted[nd->inputs[0]] && float_act(g, nd->outputs[0]))
+    if (nd->dead || !float_act(g, nd->outputs[0])) continue;
+    if (nd->op == IR_OP_ADD && nd->inputs[0] >= 0 && nd->inputs[1] >= 0 && wanted[nd->inputs[0]] &&
+        wanted[nd->inputs[1]])
+      wanted[nd->outputs[0]] = true;
+    if ((nd->op == IR_OP_RELU || nd->op == IR_OP_CLIP) && nd->inputs[0] >= 0 && wanted[nd->inputs[0]])
       wanted[nd->outputs[0]] = true;
   }
 }

@@ -14,6 +14,10 @@
  *   QOperator: QLinearConv and QLinearMatMul, which hold the same
  *   information as operands.
  *
+ * A residual Add between two dequantized uint8 tensors of one shape whose
+ * result is quantized again (DQ + DQ -> Add [-> Relu|Clip] -> Q) becomes
+ * kiln.QAdd.
+ *
  * The scales and zero points come from the model's own Q/DQ constants
  * (so no calibration is needed) and become ir_quant records of xq, the
  * weights and yq.  A pattern is folded only when it fits kiln's scheme
@@ -301,6 +305,44 @@ static kiln_status fold_qdq_node(ir_graph *g, ir_node_id n) {
   return pass_infer_node(g, made);
 }
 
+/* DQ(aq) + DQ(bq) [-> Relu|Clip] -> Q, one shape on both sides (a
+ * residual connection): kiln.QAdd (qmath.h; like the requantization of the
+ * convolutions it can differ from ONNX's float sum by one unit). */
+static kiln_status fold_qdq_add(ir_graph *g, ir_node_id n) {
+  const ir_node *nd = &g->nodes[n];
+  ir_node_id da = dq_of(g, nd->inputs[0]), db = dq_of(g, nd->inputs[1]);
+  if (da == IR_NONE || db == IR_NONE) return KILN_OK;
+  const ir_node *A = &g->nodes[da], *B = &g->nodes[db];
+  ir_value_id aq = A->inputs[0], bq = B->inputs[0];
+  qparams ap, bp, yp;
+  ir_node_id qn, act;
+  double lo, hi;
+  if (g->values[aq].dtype != IR_U8 || g->values[bq].dtype != IR_U8 ||
+      !ir_shape_is_static(&g->values[nd->outputs[0]].shape) ||
+      !ir_shape_equal(&g->values[aq].shape, &g->values[nd->outputs[0]].shape) ||
+      !ir_shape_equal(&g->values[bq].shape, &g->values[nd->outputs[0]].shape) ||
+      !read_params(g, A->inputs[1], A->num_inputs > 2 ? A->inputs[2] : -1, IR_U8, &ap) || ap.count != 1 ||
+      !read_params(g, B->inputs[1], B->num_inputs > 2 ? B->inputs[2] : -1, IR_U8, &bp) || bp.count != 1 ||
+      !find_requant(g, nd->outputs[0], &qn, &act, &lo, &hi, &yp))
+    return KILN_OK;
+  int32_t ma, mb, sh;
+  if (!kiln_requant_pair((double)ap.scales[0] / yp.scales[0], (double)bp.scales[0] / yp.scales[0], &ma,
+                         &mb, &sh) ||
+      !set_tensor_quant(g, aq, ap.scales[0], ap.zps[0]) || !set_tensor_quant(g, bq, bp.scales[0], bp.zps[0]))
+    return KILN_OK;
+  ir_value_id y = g->nodes[qn].outputs[0];
+  set_tensor_quant(g, y, yp.scales[0], yp.zps[0]);
+  int32_t zy = yp.zps[0];
+  ir_value_id ins[2] = {aq, bq};
+  ir_node_id made = ir_add_node(g, IR_OP_QADD, g->nodes[n].name, 2, ins, 1, &y);
+  ir_set_attr_int(g, made, "act_min", isfinite(lo) ? clamp_u8(zy + nearbyint(lo / yp.scales[0])) : 0);
+  ir_set_attr_int(g, made, "act_max", isfinite(hi) ? clamp_u8(zy + nearbyint(hi / yp.scales[0])) : 255);
+  g->nodes[n].dead = true;
+  if (act != IR_NONE) g->nodes[act].dead = true;
+  g->nodes[qn].dead = true;
+  return pass_infer_node(g, made);
+}
+
 /* QLinearConv(x, xs, xz, w, ws, wz, ys, yz, B?) and QLinearMatMul(a, as,
  * az, b, bs, bz, ys, yz). */
 static kiln_status fold_qlinear(ir_graph *g, ir_node_id n) {
@@ -425,6 +467,8 @@ kiln_status pass_fold_qdq(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt)
       st = fold_qdq_node(g, n);
     else if (op == IR_OP_QLINEAR_CONV || op == IR_OP_QLINEAR_MAT_MUL)
       st = fold_qlinear(g, n);
+    else if (op == IR_OP_ADD)
+      st = fold_qdq_add(g, n);
   }
   kiln_free(ctx, keep);
   if (st) return st;

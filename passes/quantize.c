@@ -24,6 +24,10 @@
  *   - A Relu, or a Clip with constant bounds, that is the output's only
  *     reader is fused: it becomes the op's act_min/act_max clamp, and its
  *     output's range is the one used.
+ *   - An Add whose two inputs are already uint8 and of one shape (a
+ *     residual connection), with a Relu or Clip it is the only reader of,
+ *     becomes kiln.QAdd (qmath.h): the block stays integer from conv to
+ *     conv.
  *   - Data movers that commute with a monotonic per-tensor quantization
  *     (MaxPool, Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Identity)
  *     whose input is already uint8 run on the uint8 values and pass the
@@ -482,6 +486,45 @@ static kiln_status quantize_matmul_w4(qstate *q, ir_node_id n, const float *bk, 
   return pass_infer_node(g, qn);
 }
 
+/* An Add of two values that are already uint8 (a residual connection:
+ * the block's last conv and the shortcut), with its Relu, becomes
+ * kiln.QAdd: one pass over bytes instead of two dequantizations, a float
+ * Add, a Relu and a quantization over floats.  Shapes must match (no
+ * broadcasting); scale ratios kiln_requant_pair cannot hold stay float. */
+static kiln_status quantize_add(qstate *q, ir_node_id n) {
+  ir_graph *g = q->g;
+  ir_node *nd = &g->nodes[n];
+  ir_value_id a = nd->inputs[0], b = nd->inputs[1], y = nd->outputs[0];
+  if (b < 0 || b >= q->num_values0 || q->qv[a] == IR_NONE || q->qv[b] == IR_NONE ||
+      g->values[y].dtype != IR_F32 || !ir_shape_is_static(&g->values[y].shape) ||
+      !ir_shape_equal(&g->values[a].shape, &g->values[y].shape) ||
+      !ir_shape_equal(&g->values[b].shape, &g->values[y].shape))
+    return KILN_OK;
+  ir_value_id aq = q->qv[a], bq = q->qv[b];
+  double flo, fhi;
+  ir_node_id act = fused_activation(q, y, &flo, &fhi);
+  /* a profile of an older kiln has no range here: the Add stays float */
+  if (!q->prof_loaded && load_profile(q, n)) return KILN_ERR_INVALID_ARGUMENT;
+  const kiln_tensor_stats *t =
+      kiln_profile_find(&q->prof, g->values[act != IR_NONE ? g->nodes[act].outputs[0] : y].name);
+  if (!t) return KILN_OK;
+  float sy;
+  int32_t zy, ma, mb, sh;
+  kiln_quant_params_u8(t->lo, t->hi, &sy, &zy);
+  if (!kiln_requant_pair(g->values[aq].quant->scales[0] / sy, g->values[bq].quant->scales[0] / sy,
+                         &ma, &mb, &sh))
+    return KILN_OK;
+  int32_t lo, hi;
+  ir_value_id yq = quantized_output(q, n, y, &lo, &hi, &sy, &zy);
+  if (yq == IR_NONE) return KILN_ERR_INVALID_ARGUMENT;
+  ir_value_id ins[2] = {aq, bq};
+  ir_node_id qn = ir_add_node(g, IR_OP_QADD, g->nodes[n].name, 2, ins, 1, &yq);
+  ir_set_attr_int(g, qn, "act_min", lo);
+  ir_set_attr_int(g, qn, "act_max", hi);
+  g->nodes[n].dead = true;
+  return pass_infer_node(g, qn);
+}
+
 static bool is_mover(ir_op op) {
   return op == IR_OP_MAX_POOL || op == IR_OP_FLATTEN || op == IR_OP_RESHAPE ||
          op == IR_OP_SQUEEZE || op == IR_OP_UNSQUEEZE || op == IR_OP_TRANSPOSE ||
@@ -558,6 +601,8 @@ static kiln_status rewrite(qstate *q, const bool *keep) {
       st = quantize_conv(q, n);
     else if (nd->op == IR_OP_GEMM || nd->op == IR_OP_MAT_MUL)
       st = quantize_matmul(q, n);
+    else if (nd->op == IR_OP_ADD && q->mode == QMODE_INT8)
+      st = quantize_add(q, n);
     else if (is_mover(nd->op) && q->qv[nd->inputs[0]] != IR_NONE &&
              (q->mode == QMODE_INT8 || q->mode == QMODE_W8A8)) /* w4a8's u8 inputs are not
                                                                  * outputs to carry on */

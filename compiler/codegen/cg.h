@@ -593,6 +593,7 @@ kiln_status lower_dynamic_quantize(cg_state *s, int32_t n);
 kiln_status lower_matmul_integer(cg_state *s, int32_t n);
 kiln_status lower_conv_integer(cg_state *s, int32_t n);
 /* lower_qlinear.c: kiln.QConv and kiln.QMatMul (arithmetic in ir/qmath.h) */
+kiln_status lower_qadd(cg_state *s, int32_t n);
 kiln_status lower_qconv(cg_state *s, int32_t n);
 kiln_status lower_qmatmul(cg_state *s, int32_t n);
 /* qmath.h's requantization of an i32 accumulator with i32 mult and shift

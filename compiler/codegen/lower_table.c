@@ -192,6 +192,7 @@ const cg_lower_fn cg_lower_table[IR_OP_COUNT] = {
     [IR_OP_RESIZE] = lower_resize,
     [IR_OP_UPSAMPLE] = lower_resize,
     /* kiln's integer ops (quantize pass) */
+    [IR_OP_QADD] = lower_qadd,
     [IR_OP_QCONV] = lower_qconv,
     [IR_OP_QMAT_MUL] = lower_qmatmul,
     /* kiln's own ops */

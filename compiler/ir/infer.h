@@ -170,6 +170,7 @@ kiln_status ir_window_out_dim(struct ir_graph *g, int32_t n, const ir_window *w,
 kiln_status infer_conv(struct ir_graph *g, int32_t n);
 kiln_status infer_conv_integer(struct ir_graph *g, int32_t n);
 kiln_status infer_qlinear_conv(struct ir_graph *g, int32_t n);
+kiln_status infer_qadd(struct ir_graph *g, int32_t n);           /* kiln.QAdd */
 kiln_status infer_qconv(struct ir_graph *g, int32_t n);          /* kiln.QConv */
 kiln_status infer_deform_conv(struct ir_graph *g, int32_t n);
 kiln_status infer_conv_transpose(struct ir_graph *g, int32_t n);

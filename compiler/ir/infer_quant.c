@@ -116,3 +116,21 @@ kiln_status infer_dynamic_quantize_linear(ir_graph *g, int32_t n) {
   if (ir_has_output(g, n, 2)) ir_set_output(g, n, 2, IR_U8, &scalar);
   return KILN_OK;
 }
+
+/* kiln.QAdd(a, b): two uint8 tensors of one shape (no broadcasting: the
+ * quantize pass only fuses residual connections), a uint8 result. */
+kiln_status infer_qadd(ir_graph *g, int32_t n) {
+  const ir_value *a = ir_input(g, n, 0), *b = ir_input(g, n, 1);
+  if (a->dtype != IR_U8 || b->dtype != IR_U8) {
+    ir_error_node(g, n, "inputs must be uint8, got %s and %s", ir_dtype_name(a->dtype),
+                  ir_dtype_name(b->dtype));
+    return KILN_ERR_INVALID_MODEL;
+  }
+  if (a->shape.rank >= 0 && b->shape.rank >= 0 && !ir_shape_equal(&a->shape, &b->shape)) {
+    ir_error_node(g, n, "inputs must have one shape (QAdd does not broadcast)");
+    return KILN_ERR_INVALID_MODEL;
+  }
+  ir_shape s = a->shape;
+  ir_set_output(g, n, 0, IR_U8, &s);
+  return KILN_OK;
+}

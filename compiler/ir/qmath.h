@@ -30,12 +30,26 @@
  * integer in [2^30, 2^31) and shift in [1, 62]; the product is formed in
  * int64 and rshift_round(v, s) = (v + 2^(s-1)) >> s (arithmetic shift:
  * round half up).  act_min/act_max are 0/255, or tighter when a Relu or
- * Clip was fused into the op.  No float arithmetic runs at inference.
+ * Clip was fused into the op.
+ *
+ * kiln.QAdd(a, b) -> y, a and b uint8 of one shape (a residual connection):
+ *
+ *     y = clamp(z_y + rshift_round((a - z_a) * m_a + (b - z_b) * m_b, shift), act_min, act_max)
+ *
+ * with m_a * 2^-shift ~ s_a / s_y and m_b * 2^-shift ~ s_b / s_y sharing
+ * one shift (kiln_requant_pair): the larger multiplier in [2^20, 2^21),
+ * so each product is below 2^29 and the whole sum, rounding term
+ * included, fits int32 (vector lanes of 32 bits, no widening).  The
+ * multipliers keep 21 bits: the result is off the real-valued one by at
+ * most 2^-19 of an output step before rounding.
+ *
+ * No float arithmetic runs at inference.
  */
 #ifndef KILN_QMATH_H
 #define KILN_QMATH_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The dyadic form of a positive real multiplier. */
@@ -68,6 +82,32 @@ static inline int32_t kiln_requant_apply(int32_t acc, kiln_requant r, int32_t zp
   int64_t v = ((int64_t)acc * r.mult + ((int64_t)1 << (r.shift - 1))) >> r.shift;
   v += zp;
   return (int32_t)(v < lo ? lo : v > hi ? hi : v);
+}
+
+/* One shift for two multipliers ra, rb > 0 (QAdd): false when the larger
+ * one is out of [2^-10, 2^10), where the shift would leave [1, 30]
+ * (the quantize pass then leaves the Add in float). */
+static inline bool kiln_requant_pair(double ra, double rb, int32_t *ma, int32_t *mb, int32_t *shift) {
+  double top = ra > rb ? ra : rb;
+  if (!(ra > 0 && rb > 0 && top >= 0x1p-10 && top < 0x1p10)) return false;
+  int e;
+  frexp(top, &e); /* top = f * 2^e, f in [0.5, 1): top * 2^(21 - e) in [2^20, 2^21) */
+  int sh = 21 - e;
+  if (sh < 1 || sh > 30) return false;
+  double qa = nearbyint(ldexp(ra, sh)), qb = nearbyint(ldexp(rb, sh));
+  if (qa >= 0x1p21) qa = 0x1p21 - 1; /* rounding up to 2^21 would break the bound */
+  if (qb >= 0x1p21) qb = 0x1p21 - 1;
+  *ma = (int32_t)qa;
+  *mb = (int32_t)qb;
+  *shift = sh;
+  return true;
+}
+
+static inline int32_t kiln_qadd_apply(int32_t a, int32_t b, int32_t za, int32_t zb, int32_t ma,
+                                      int32_t mb, int32_t shift, int32_t zy, int32_t lo, int32_t hi) {
+  int32_t v = ((a - za) * ma + (b - zb) * mb + (1 << (shift - 1))) >> shift;
+  v += zy;
+  return v < lo ? lo : v > hi ? hi : v;
 }
 
 /* uint8 scale and zero point covering [lo, hi] (lo <= 0 <= hi; widened to

@@ -4,7 +4,8 @@
  * against a C rendering of the spec on awkward shapes (odd extents,
  * groups, strides, dilations, padding), on saturating values (inputs all
  * 255, weights all -128 or 127, zero points at both ends), with fused
- * clamps, and bit-identical for 1 and 3 threads.
+ * clamps, and bit-identical for 1 and 3 threads; kiln.QAdd on every pair
+ * of byte values.
  */
 #include <check.h>
 #include <stdint.h>
@@ -296,6 +297,74 @@ START_TEST(qmatmul_kernel_edges) {
 }
 END_TEST
 
+
+/* ---- kiln.QAdd ------------------------------------------------------------------ */
+/* One shift for both multipliers, each within 2^-20 of the real ratio;
+ * ratios the int32 lanes cannot hold are refused. */
+START_TEST(qadd_pair_multipliers) {
+  static const double ratios[][2] = {{1, 1}, {0.37, 2.9}, {0.001, 0.5}, {700, 3}, {0.0011, 0.0009}};
+  for (size_t i = 0; i < sizeof ratios / sizeof ratios[0]; i++) {
+    int32_t ma, mb, sh;
+    ck_assert(kiln_requant_pair(ratios[i][0], ratios[i][1], &ma, &mb, &sh));
+    ck_assert(sh >= 1 && sh <= 30);
+    ck_assert(ma < (1 << 21) && mb < (1 << 21) && (ma >= (1 << 20) || mb >= (1 << 20)));
+    ck_assert(fabs(ldexp(ma, -sh) - ratios[i][0]) <= ldexp(1, -sh));
+    ck_assert(fabs(ldexp(mb, -sh) - ratios[i][1]) <= ldexp(1, -sh));
+  }
+  int32_t ma, mb, sh;
+  ck_assert(!kiln_requant_pair(2000, 1, &ma, &mb, &sh));
+  ck_assert(!kiln_requant_pair(1e-4, 1e-5, &ma, &mb, &sh));
+  ck_assert(!kiln_requant_pair(0, 1, &ma, &mb, &sh));
+}
+END_TEST
+
+/* Every pair of byte values (a [256, 256] grid: a = row, b = column),
+ * against kiln_qadd_apply and within one step of the real-valued result,
+ * bit-identical at 1 and 3 threads; zero points at both ends and inside,
+ * with and without a fused Relu clamp. */
+static void run_qadd(float sa, int32_t za, float sb, int32_t zb, float sy, int32_t zy, int32_t lo, int32_t hi) {
+  kiln_ctx ctx;
+  kiln_ctx_init(&ctx);
+  ir_graph *g = ir_graph_new(&ctx, "qadd");
+  ir_value_id av = ct_val(g, "a", IR_U8, SHAPE(256, 256)), bv = ct_val(g, "b", IR_U8, SHAPE(256, 256));
+  ir_value_id yv = ct_val(g, "y", IR_U8, SHAPE(256, 256));
+  g->values[av].quant = qt(g, IR_QUANT_TENSOR, 0, 1, &sa, &za);
+  g->values[bv].quant = qt(g, IR_QUANT_TENSOR, 0, 1, &sb, &zb);
+  g->values[yv].quant = qt(g, IR_QUANT_TENSOR, 0, 1, &sy, &zy);
+  ir_value_id ins[2] = {av, bv};
+  ct_io(g, 2, ins, 1, &yv);
+  ir_node_id n = ct_node(g, IR_OP_QADD, 2, ins, yv);
+  ir_set_attr_int(g, n, "act_min", lo);
+  ir_set_attr_int(g, n, "act_max", hi);
+  cg_jit *j = ct_jit(&ctx, g);
+  static uint8_t a[65536], b[65536], y1[65536], y3[65536];
+  for (int i = 0; i < 65536; i++) a[i] = (uint8_t)(i >> 8), b[i] = (uint8_t)i;
+  const void *in[2] = {a, b};
+  void *o1[1] = {y1}, *o3[1] = {y3};
+  ck_assert_int_eq(ct_run(cg_jit_model(j), in, o1, 1), KILN_OK);
+  ck_assert_int_eq(ct_run(cg_jit_model(j), in, o3, 3), KILN_OK);
+  ck_assert(!memcmp(y1, y3, sizeof y1));
+  int32_t ma, mb, sh;
+  ck_assert(kiln_requant_pair((double)sa / sy, (double)sb / sy, &ma, &mb, &sh));
+  for (int i = 0; i < 65536; i++) {
+    int32_t want = kiln_qadd_apply(a[i], b[i], za, zb, ma, mb, sh, zy, lo, hi);
+    ck_assert_msg(y1[i] == want, "a %d b %d: y %d, spec %d", a[i], b[i], y1[i], want);
+    double real = zy + nearbyint(((double)sa * (a[i] - za) + (double)sb * (b[i] - zb)) / sy);
+    real = real < lo ? lo : real > hi ? hi : real;
+    ck_assert_msg(fabs(y1[i] - real) <= 1, "a %d b %d: y %d, real %g", a[i], b[i], y1[i], real);
+  }
+  cg_jit_free(j);
+  ir_graph_free(g);
+}
+
+START_TEST(qadd_every_byte_pair) {
+  run_qadd(0.02f, 0, 0.05f, 255, 0.06f, 7, 0, 255);
+  run_qadd(0.1f, 128, 0.003f, 3, 0.0125f, 255, 0, 255);   /* sums far past both ends */
+  run_qadd(0.04f, 17, 0.04f, 200, 0.05f, 90, 90, 255);   /* a fused Relu: clamp at zy */
+  run_qadd(1.0f, 255, 1.0f, 255, 0.25f, 0, 0, 255);       /* multipliers near 2^2 */
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("qlinear");
   TCase *tc = tcase_create("qlinear");
@@ -307,6 +376,8 @@ int main(void) {
   tcase_add_test(tc, qconv_kernel_edges);
   tcase_add_test(tc, qconv_kernel_saturation);
   tcase_add_test(tc, qmatmul_kernel_edges);
+  tcase_add_test(tc, qadd_pair_multipliers);
+  tcase_add_test(tc, qadd_every_byte_pair);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }
