@@ -407,6 +407,14 @@ void cg_store(cg_state *s, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx, LLV
  * known aligned, more for packed constants. */
 LLVMValueRef cg_vload(cg_state *s, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx, unsigned align);
 void cg_vstore(cg_state *s, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v, unsigned align);
+/* Masked vector load / store of vt at base + byte_off (alignment 1):
+ * lanes off in `mask` (<lanes x i1>) are not accessed, so they may lie
+ * outside the buffer (the address is computed without inbounds); a load
+ * gives `passthru`'s lanes there.  One instruction each where the target
+ * has masked moves (AVX-512BW for bytes); LLVM scalarizes them elsewhere. */
+LLVMValueRef cg_masked_load(cg_state *s, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef byte_off,
+                            LLVMValueRef mask, LLVMValueRef passthru);
+void cg_masked_store(cg_state *s, LLVMValueRef v, LLVMValueRef base, LLVMValueRef byte_off, LLVMValueRef mask);
 void cg_memcpy(cg_state *s, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes);
 void cg_memset_zero(cg_state *s, LLVMValueRef dst, LLVMValueRef bytes);
 /* Converts a computation value between dtypes (ONNX Cast semantics). */

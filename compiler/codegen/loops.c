@@ -234,6 +234,23 @@ LLVMValueRef cg_intrinsic(cg_state *s, const char *name, LLVMTypeRef t, int narg
   return call(s, intrinsic_decl(s, name, &t, 1), nargs, args);
 }
 
+static LLVMValueRef byte_addr(cg_state *s, LLVMValueRef base, LLVMValueRef byte_off) {
+  return LLVMBuildGEP2(s->b, s->t_i8, base, &byte_off, 1, "");
+}
+
+LLVMValueRef cg_masked_load(cg_state *s, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef byte_off,
+                            LLVMValueRef mask, LLVMValueRef passthru) {
+  LLVMTypeRef types[2] = {vt, LLVMTypeOf(base)};
+  LLVMValueRef args[4] = {byte_addr(s, base, byte_off), cg_i32(s, 1), mask, passthru};
+  return call(s, intrinsic_decl(s, "llvm.masked.load", types, 2), 4, args);
+}
+
+void cg_masked_store(cg_state *s, LLVMValueRef v, LLVMValueRef base, LLVMValueRef byte_off, LLVMValueRef mask) {
+  LLVMTypeRef types[2] = {LLVMTypeOf(v), LLVMTypeOf(base)};
+  LLVMValueRef args[4] = {v, byte_addr(s, base, byte_off), cg_i32(s, 1), mask};
+  call(s, intrinsic_decl(s, "llvm.masked.store", types, 2), 4, args);
+}
+
 LLVMValueRef cg_libm(cg_state *s, const char *name, LLVMTypeRef t, int nargs, LLVMValueRef *args) {
   LLVMValueRef fn = LLVMGetNamedFunction(s->m, name);
   if (!fn) {
