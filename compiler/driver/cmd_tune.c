@@ -3,15 +3,19 @@
  * this machine and keep the fastest in a tuning database (docs/tuning.md).
  *
  * 1. The model goes through the pipeline up to fuse-ops: the graph whose
- *    heavy kernels reorder-layout will schedule.  Each node the GEMM
- *    generator computes is a kernel; nodes with one signature
- *    (cg_kernel_signature) are one kernel, measured once.
+ *    heavy kernels reorder-layout will schedule, with the activations
+ *    planned as that pass plans them (blocked or plain), which decides a
+ *    convolution's kernel.  Each node the GEMM generator, the direct
+ *    convolution or the blocked depthwise kernel computes is a kernel;
+ *    nodes with one signature (cg_kernel_signature, which names the
+ *    algorithm) are one kernel, measured once.
  * 2. Candidates: every register block that fits the vector registers,
- *    crossed with a few kc, mc, nc, unroll and parallel splits, ranked by
- *    an analytical cost model (cost() below: FMA issue against loads and
- *    latency, padding, bytes from L1/L2/memory, the balance of parallel
- *    items over the threads).  The model only orders the space; the
- *    measurement decides.
+ *    crossed with a few kc, mc, nc, unroll and parallel splits (for the
+ *    depthwise kernel: pixels per tile and rows per item), ranked by an
+ *    analytical cost model per kernel (cost_gemm, cost_direct,
+ *    cost_depthwise below: FMA issue against loads and latency, padding,
+ *    bytes from L1/L2/memory, the balance of parallel items over the
+ *    threads).  The model only orders the space; the measurement decides.
  * 3. Measuring: a candidate is the kernel alone, in a one-node graph with
  *    its `schedule` attribute set, run through reorder-layout and
  *    plan-memory and JIT-compiled; it runs on fixed generated inputs for
@@ -22,7 +26,8 @@
  * 4. Search: the top of the ranking first (half the kernel's budget), then
  *    hill climbing from the best (one field changed at a time) until its
  *    budget is spent or no neighbour is faster.  The budget (--budget) is
- *    split across kernels by their share of the model's FLOPs.
+ *    split across kernels by their share of the model's time under the
+ *    default schedules (each timed briefly first).
  * 5. The winner and the default are re-timed alternately (a few rounds),
  *    so a lucky sample on a noisy machine does not pick a loser; the
  *    winner is kept only if it is still faster by more than 3%.  Records are added to -o
@@ -61,6 +66,7 @@ typedef struct kernel {
   cg_dw_shape dw;      /* algo depthwise */
   int64_t K;         /* products summed per output (the rounding tolerance) */
   cg_schedule def;
+  double weight;     /* its share of the budget: the default's time x uses */
 } kernel;
 
 typedef struct candidate {
@@ -769,7 +775,8 @@ static int neighbours(const tuner *t, const kernel *k, const cg_schedule *s, cg_
 
 /* Searches kernel k for `seconds`; fills *r (schedule and times). */
 static kiln_status tune_kernel(tuner *t, const kernel *k, double seconds, cg_tuning_record *r,
-                               char *sched_text, size_t size, int *measured, int *rejected) {
+                               char *sched_text, size_t size, int *measured, int *rejected,
+                               double *cand_us) {
   search z = {.t = t, .k = k, .best_us = INFINITY};
   z.deadline = drv_now() + seconds;
   if (compile_kernel(t, k, &k->def, &z.def)) {
@@ -818,7 +825,9 @@ static kiln_status tune_kernel(tuner *t, const kernel *k, double seconds, cg_tun
   qsort(b, 3, sizeof *b, cmp_double);
   double def_us = d[1], best_us = b[1];
   cg_schedule win = z.best_s;
-  /* a gain within the noise of a shared machine (3%) keeps the default */
+  /* a gain within the noise of a shared machine (3%) keeps the default;
+   * the best candidate's re-timed median is reported either way */
+  *cand_us = have_best ? best_us : -1;
   if (!have_best || !(best_us < 0.97 * def_us)) win = k->def, best_us = def_us;
   cg_schedule_format(&win, sched_text, size);
   r->schedule = sched_text;
@@ -949,24 +958,39 @@ static int tune(kiln_ctx *ctx, drv_args *a) {
   printf("kiln: tune %s: %d distinct kernels, %.3g GFLOP per run, budget %.0f s, %d thread%s, "
          "cpu %s\n", a->model, nk, total_flops / 1e9, a->budget, t.threads,
          t.threads == 1 ? "" : "s", tg.cpu);
+  /* The budget follows the time, not the FLOPs: a depthwise layer does
+   * 3% of MobileNetV2's FLOPs in about a third of its time, and by FLOPs
+   * its kernels got one candidate each.  So every default is timed once,
+   * briefly, first (a kernel that fails here fails again below, with its
+   * error; its weight is then its FLOPs, which only orders the rest). */
+  for (int i = 0; i < nk; i++) {
+    compiled c;
+    double us = compile_kernel(&t, &ks[i], &ks[i].def, &c) ? -1 : time_compiled(&t, &c, 0.01);
+    compiled_free(ctx, &c);
+    ks[i].weight = (us > 0 ? us : ks[i].flops * 1e-3) * ks[i].uses;
+  }
   double model_def = 0, model_tuned = 0;
   for (int i = 0; i < nk; i++) {
     kernel *k = &ks[i];
-    /* this kernel's share of the time left, by its share of the FLOPs left */
-    double flops_left = 0;
-    for (int j = i; j < nk; j++) flops_left += ks[j].flops * ks[j].uses;
+    /* this kernel's share of the time left, by its share of the default time left */
+    double weight_left = 0;
+    for (int j = i; j < nk; j++) weight_left += ks[j].weight;
     double left = t.budget - (drv_now() - t.t_start);
-    double seconds = left > 0 ? left * (k->flops * k->uses) / flops_left : 0;
+    double seconds = left > 0 ? left * k->weight / weight_left : 0;
     char text[160];
     cg_tuning_record r = {.target = tg.triple, .cpu = tg.cpu, .features = tg.features,
                           .kernel = k->sig, .threads = t.threads, .kiln = KILN_VERSION};
     int measured, rejected;
-    if (tune_kernel(&t, k, seconds, &r, text, sizeof text, &measured, &rejected)) goto out;
+    double cand_us;
+    if (tune_kernel(&t, k, seconds, &r, text, sizeof text, &measured, &rejected, &cand_us)) goto out;
     t.done++;
     if (t.tty) fprintf(stderr, "\r\033[K");
-    printf("  %-28s x%-2d %9.1f us -> %9.1f us  %.2fx  (%d measured, %d rejected)  %s\n",
+    char kept[64] = "";
+    if (r.time_us == r.default_us && cand_us > 0) /* the default kept: how close the best came */
+      snprintf(kept, sizeof kept, ", best other %.1f us", cand_us);
+    printf("  %-28s x%-2d %9.1f us -> %9.1f us  %.2fx  (%d measured, %d rejected%s)  %s\n",
            g->nodes[k->node].name, k->uses, r.default_us, r.time_us, r.default_us / r.time_us,
-           measured, rejected, text);
+           measured, rejected, kept, text);
     model_def += r.default_us * k->uses;
     model_tuned += r.time_us * k->uses;
     cg_tuning_put(ctx, &db, &r);
