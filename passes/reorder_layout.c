@@ -28,7 +28,10 @@
  * convolutions read is given the BLOCKED layout (NCHW16c on AVX-512);
  * each convolution that reads or writes a blocked activation gets the
  * direct kernel's schedule (`conv=direct`) and keeps its weights plain in
- * the IR (the lowering packs them as [M/nr][C/L][kh][kw][L][nr]).  The
+ * the IR (the lowering packs them as [M/nr][C/L][kh][kw][L][nr]); a
+ * depthwise convolution on blocked activations gets the blocked depthwise
+ * kernel's (`conv=depthwise`).  All three kernels' schedules follow the
+ * precedence above; each is checked by its own kernel's rules.  The
  * first convolution of a chain reads its plain input and the last one
  * writes its plain output itself, so no reorder nodes are needed.  Every
  * other activation stays plain NCHW: the GEMM kernel reads an image in

@@ -305,7 +305,12 @@ static kiln_status compile_kernel(tuner *t, const kernel *k, const cg_schedule *
   o.memory_report = false;
   o.memory_svg = NULL;
   t->quiet.num_errors = 0;
-  if (t->runner) {
+  /* --runner for another target: build for it.  For the host, keep
+   * "host": its triple and CPU named explicitly take the vector width from
+   * the target description (4 lanes on x86_64), not from the CPU, and the
+   * defaults above were made for the host's (a direct convolution's
+   * schedule names its lanes, and one for 16 is refused on 4) */
+  if (t->runner && !t->target->host) {
     o.target = t->target->triple;
     o.cpu = t->target->cpu;
   }

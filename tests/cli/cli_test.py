@@ -527,6 +527,13 @@ def _():
            "every kernel tuned", err)
     a, b = np.load("chain_dflt/y.npy"), np.load("chain_tuned/y.npy")
     expect(np.allclose(a, b, rtol=1e-5, atol=1e-5), "tuned outputs differ", float(np.abs(a - b).max()))
+    # --runner on the host: the candidates are built for the host's vector width, as the
+    # defaults are (a direct schedule names its lanes)
+    runner = os.path.join(SRC, "tests/cli/tune_runner.sh")
+    rc, out, err = kiln("tune", "chain.onnx", "-o", "chain_runner.tuning.yaml", "--budget", "2",
+                        "--threads", "1", "--runner", f"sh {runner} {{}}")
+    text_r = open("chain_runner.tuning.yaml").read() if rc == 0 else ""
+    expect(rc == 0 and text_r.count("  - target:") == kernels, "runner", out, err)
     # a record the kernel cannot follow is reported by line and the default kept
     bad = re.sub(r'kc=9 (mc=\d+ nc=\d+ lanes=\d+ unroll=1 par=mn conv=depthwise)', r'kc=10 \1', text)
     open("chain_bad.tuning.yaml", "w").write(bad)

@@ -264,7 +264,9 @@ kiln_status cg_depthwise_emit(cg_state *s, int32_t n, const cg_window *win) {
  *       + bias, + residual, activation, in registers; one store per pixel
  *
  * Tiles at a row's ends whose taps fall into the padding are separate
- * code that leaves those products out, as in conv_nchwc.c.  Each output
+ * code that leaves those products out, as in conv_nchwc.c.  The tile
+ * width mr and the rows per item mc are the schedule's (conv=depthwise,
+ * schedule.h): the default policy's, a given one, or a tuned one.  Each output
  * sums its taps in (kh, kw) order whatever the split: bit-identical for
  * every thread count.
  */
