@@ -41,7 +41,7 @@ const kiln_pass_info kiln_pass_table[] = {
      .doc = "record each GEMM weight's sparsity pattern and density (pruned or mostly zero); "
             "--sparse off, --sparsity-report"},
     {.name = "reorder-layout", .run = pass_reorder_layout,
-     .doc = "fix each GEMM kernel's schedule and pack its constant weights into the panels it reads"},
+     .doc = "fix each heavy kernel's schedule (GEMM, direct convolution, blocked depthwise) and pack its constant weights as it reads them"},
     {.name = "plan-memory", .run = pass_plan_memory,
      .doc = "fix the execution order and give every activation a 64-byte aligned workspace offset",
      .needs_static_inputs = true, .print_extra = ir_memory_report_prefixed},

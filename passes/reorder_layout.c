@@ -28,7 +28,10 @@
  * convolutions read is given the BLOCKED layout (NCHW16c on AVX-512);
  * each convolution that reads or writes a blocked activation gets the
  * direct kernel's schedule (`conv=direct`) and keeps its weights plain in
- * the IR (the lowering packs them as [M/nr][C/L][kh][kw][L][nr]).  The
+ * the IR (the lowering packs them as [M/nr][C/L][kh][kw][L][nr]); a
+ * depthwise convolution on blocked activations gets the blocked depthwise
+ * kernel's (`conv=depthwise`).  All three kernels' schedules follow the
+ * precedence above; each is checked by its own kernel's rules.  The
  * first convolution of a chain reads its plain input and the last one
  * writes its plain output itself, so no reorder nodes are needed.  Every
  * other activation stays plain NCHW: the GEMM kernel reads an image in
@@ -47,18 +50,109 @@
 #include "kernels/tuning.h"
 #include "passes.h"
 
+/* What applying a tuning file needs, and the kernels it had no record
+ * for (names, comma-separated, reported in one warning at the end). */
+typedef struct tuning_use {
+  const kiln_options *opt;
+  cg_tuning_db db;
+  const cg_target *t;
+  int threads;
+  char *untuned;
+  size_t untuned_len;
+  int missing;
+} tuning_use;
+
 /* The kernels --tuning had no record for, listed in one warning. */
-static void report_untuned(kiln_ctx *ctx, const kiln_options *opt, const cg_tuning_db *db,
-                           const cg_target *t, int threads, const char *names, int missing,
-                           int kernels) {
-  if (!missing) return;
-  if (!cg_tuning_has_cpu(db, t->triple, t->cpu, t->features))
+static void report_untuned(kiln_ctx *ctx, const tuning_use *tu, int kernels) {
+  if (!tu->missing) return;
+  const cg_target *t = tu->t;
+  if (!cg_tuning_has_cpu(&tu->db, t->triple, t->cpu, t->features))
     kiln_warn(ctx, "%s: no record for this CPU (%s, cpu %s, features \"%s\"): all %d kernels use "
-              "the default schedule: %s", opt->tuning, t->triple, t->cpu, t->features, kernels,
-              names);
+              "the default schedule: %s", tu->opt->tuning, t->triple, t->cpu, t->features, kernels,
+              tu->untuned);
   else
     kiln_warn(ctx, "%s: %d of %d kernels have no record for %d thread%s (default schedule): %s",
-              opt->tuning, missing, kernels, threads, threads == 1 ? "" : "s", names);
+              tu->opt->tuning, tu->missing, kernels, tu->threads, tu->threads == 1 ? "" : "s",
+              tu->untuned);
+}
+
+/* Why schedule sc cannot drive node n on kernel `algo` (NULL: it can).
+ * Each kernel has its own rules: the GEMM's blocks are multiples of its
+ * register block, the direct convolution's mc counts rows (not a multiple
+ * of mr), the depthwise kernel's fixed fields must hold their values. */
+static const char *schedule_problem(const cg_target_caps *caps, const ir_graph *g, ir_node_id n,
+                                    cg_conv_algo algo, const cg_schedule *sc) {
+  if (sc->conv != algo) {
+    switch (algo) {
+    case CG_CONV_DIRECT: return "this node runs on the direct convolution kernel (conv=direct)";
+    case CG_CONV_DEPTHWISE: return "this node runs on the blocked depthwise kernel (conv=depthwise)";
+    default: return "this node runs on the GEMM kernel (no conv=direct or conv=depthwise)";
+    }
+  }
+  if (algo == CG_CONV_DIRECT) {
+    cg_nchwc_shape sh;
+    cg_nchwc_shape_of(g, n, &sh);
+    return cg_nchwc_schedule_check(caps, &sh, sc);
+  }
+  if (algo == CG_CONV_DEPTHWISE) {
+    cg_dw_shape sh;
+    cg_depthwise_shape_of(g, n, &sh);
+    return cg_depthwise_schedule_check(caps, &sh, sc);
+  }
+  return cg_schedule_check(caps, sc);
+}
+
+/* The text of a schedule over *sc (the default: fields the text does not
+ * name keep its values), if valid for node n on `algo`; else *sc stays
+ * and the reason is returned. */
+static const char *take_schedule(const cg_target_caps *caps, const ir_graph *g, ir_node_id n,
+                                 cg_conv_algo algo, const char *text, cg_schedule *sc) {
+  cg_schedule t2 = *sc;
+  if (!cg_schedule_parse(text, &t2)) return "cannot be parsed";
+  const char *why = schedule_problem(caps, g, n, algo, &t2);
+  if (!why) *sc = t2;
+  return why;
+}
+
+/* The given schedule of node n (its `schedule` attribute), if valid, over
+ * *sc; a refused one is reported and the default stays.  True if one was
+ * given (valid or not: a node that carries a schedule never takes a
+ * tuning record). */
+static bool given_schedule(kiln_ctx *ctx, const cg_target_caps *caps, const ir_graph *g, ir_node_id n,
+                           cg_conv_algo algo, const char *given, cg_schedule *sc, const char **source) {
+  if (!given) return false;
+  const char *why = take_schedule(caps, g, n, algo, given, sc);
+  if (why) kiln_warn(ctx, "node '%s': schedule \"%s\" ignored: %s", g->nodes[n].name, given, why);
+  else *source = "given";
+  return true;
+}
+
+/* The tuning file's record for node n on `algo`, if any and valid, over
+ * *sc; a kernel without one joins the untuned list.  Called before any
+ * weight is packed (packing follows the schedule, it is not part of the
+ * kernel's identity). */
+static void tuned_schedule(kiln_ctx *ctx, tuning_use *tu, const cg_target_caps *caps, const ir_graph *g,
+                           ir_node_id n, cg_conv_algo algo, cg_schedule *sc, const char **source,
+                           char *buf, size_t size) {
+  char sig[1024];
+  cg_kernel_signature(g, n, algo, sig, sizeof sig);
+  const cg_target *t = tu->t;
+  const cg_tuning_record *r = cg_tuning_find(&tu->db, t->triple, t->cpu, t->features, tu->threads, sig);
+  const char *why = r ? take_schedule(caps, g, n, algo, r->schedule, sc) : NULL;
+  if (r && !why) {
+    snprintf(buf, size, "tuned: %.2fx the default's speed in the record (%.1f vs %.1f us), %s line %d",
+             r->default_us / r->time_us, r->time_us, r->default_us, tu->opt->tuning, r->line);
+    *source = buf;
+    return;
+  }
+  if (why) kiln_warn(ctx, "%s: line %d: node '%s': schedule \"%s\" ignored: %s", tu->opt->tuning,
+                     r->line, g->nodes[n].name, r->schedule, why);
+  size_t len = strlen(g->nodes[n].name);
+  tu->untuned = kiln_realloc(ctx, tu->untuned, tu->untuned_len + len + 3);
+  if (tu->untuned_len) memcpy(tu->untuned + tu->untuned_len, ", ", 2), tu->untuned_len += 2;
+  memcpy(tu->untuned + tu->untuned_len, g->nodes[n].name, len + 1);
+  tu->untuned_len += len;
+  tu->missing++;
 }
 
 /* The cost model of sparse weights: a MatMul-shaped node whose weight has
@@ -104,15 +198,17 @@ static bool sparse_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *cap
 
 /* A convolution on the direct kernel: one that reads or writes a blocked
  * activation, whose given schedule asks for it, or (plain_too) one that
- * the direct kernel beats even on plain activations (cg_nchwc_plain_pays).  Its schedule is the
- * given one if valid, else the direct kernel's default policy; `kiln
- * tune` does not search it yet, so --tuning records do not apply. */
+ * the direct kernel beats even on plain activations (cg_nchwc_plain_pays).
+ * Its schedule is the given one if valid, else the tuning file's record
+ * (signature with "/direct") if valid, else the direct kernel's default
+ * policy.  The sparse form keeps its cost model's schedule, as the sparse
+ * GEMM does (kiln tune does not search it). */
 static bool direct_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const cg_target_caps *caps,
-                            int lanes, bool plain_too, bool sparse, bool print) {
+                            int lanes, bool plain_too, bool sparse, bool print, tuning_use *tu) {
   const char *given = ir_attr_string_or(g, n, "schedule", NULL);
   cg_schedule t = {0};
   bool asked = given && cg_schedule_parse(given, &t) && t.conv == CG_CONV_DIRECT;
-  if (cg_depthwise_of(g, n)) return false; /* its own kernel, blocked or not: no schedule */
+  if (cg_depthwise_of(g, n)) return false; /* its own kernel: depthwise_schedule */
   if (!cg_nchwc_node(g, n) && !(asked && cg_nchwc_conv_of(g, n, lanes, sparse)) &&
       !(plain_too && cg_nchwc_plain_pays(g, n, lanes, sparse)))
     return false;
@@ -129,14 +225,9 @@ static bool direct_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const cg_t
     cg_nchwc_schedule_default(caps, &sh, &sc);
   }
   const char *source = sparse_direct ? "sparse" : "default";
-  if (given) {
-    cg_schedule t2 = sc;
-    const char *why = NULL;
-    if (!cg_schedule_parse(given, &t2)) why = "cannot be parsed";
-    else if (!(why = cg_schedule_check(caps, &t2)) && !(why = cg_nchwc_schedule_check(&sh, &t2)))
-      sc = t2, source = "given";
-    if (why) kiln_warn(ctx, "node '%s': schedule \"%s\" ignored: %s", g->nodes[n].name, given, why);
-  }
+  char source_buf[192];
+  if (!given_schedule(ctx, caps, g, n, CG_CONV_DIRECT, given, &sc, &source) && tu && !sparse_direct)
+    tuned_schedule(ctx, tu, caps, g, n, CG_CONV_DIRECT, &sc, &source, source_buf, sizeof source_buf);
   char text[160];
   ir_set_attr_string(g, n, "schedule", cg_schedule_format(&sc, text, sizeof text));
   if (print)
@@ -149,25 +240,54 @@ static bool direct_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const cg_t
   return true;
 }
 
+/* A depthwise convolution on blocked activations (cg_nchwc_plan blocks
+ * its input and output together): the blocked depthwise kernel, whose
+ * schedule (`conv=depthwise`: pixels per tile, rows per item) is the given
+ * one if valid, else the tuning file's record (signature with
+ * "/depthwise"), else its default policy.  The plain depthwise kernel has
+ * no schedule. */
+static bool depthwise_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const cg_target_caps *caps,
+                               bool print, tuning_use *tu) {
+  if (!cg_depthwise_of(g, n) || !cg_nchwc_node(g, n)) return false;
+  cg_dw_shape sh;
+  cg_depthwise_shape_of(g, n, &sh);
+  cg_schedule sc;
+  cg_depthwise_schedule_default(caps, &sh, &sc);
+  const char *source = "default";
+  char source_buf[192];
+  if (!given_schedule(ctx, caps, g, n, CG_CONV_DEPTHWISE, ir_attr_string_or(g, n, "schedule", NULL),
+                      &sc, &source) && tu)
+    tuned_schedule(ctx, tu, caps, g, n, CG_CONV_DEPTHWISE, &sc, &source, source_buf, sizeof source_buf);
+  char text[160];
+  ir_set_attr_string(g, n, "schedule", cg_schedule_format(&sc, text, sizeof text));
+  if (print)
+    fprintf(stderr, "schedule %s (%s, depthwise, C=%lld -> %lldx%lld, kernel %lldx%lld, stride %lld, "
+            "blocked): %s [%s]\n", g->nodes[n].name, ir_ops[g->nodes[n].op].name, (long long)sh.C,
+            (long long)sh.OH, (long long)sh.OW, (long long)sh.KH, (long long)sh.KW, (long long)sh.sw,
+            text, source);
+  return true;
+}
+
 kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
   cg_target t;
   kiln_status st = cg_target_init(ctx, &t, opt->target, opt->cpu, opt->opt_level);
   if (st) return st;
   cg_target_caps caps = cg_caps_of(&t);
-  cg_tuning_db db = {0};
-  if (opt->tuning && (st = cg_tuning_read(ctx, opt->tuning, &db))) {
+  tuning_use tu = {.opt = opt, .t = &t, .threads = cg_tuning_threads(opt->threads)};
+  if (opt->tuning && (st = cg_tuning_read(ctx, opt->tuning, &tu.db))) {
     cg_target_dispose(&t);
     return st;
   }
-  int threads = cg_tuning_threads(opt->threads), kernels = 0, missing = 0;
-  char *untuned = NULL; /* names of the kernels without a record, comma-separated */
-  size_t untuned_len = 0;
+  tuning_use *tup = opt->tuning ? &tu : NULL;
+  int kernels = 0;
   int lanes = caps.vector_bits >= 128 ? caps.vector_bits / 32 : 0;
   if (lanes && !opt->conv_plain) cg_nchwc_plan(g, lanes, !opt->sparse_off);
   int32_t count = g->num_nodes;
   for (ir_node_id n = 0; n < count; n++) {
     if (g->nodes[n].dead) continue;
-    if (lanes && direct_schedule(ctx, g, n, &caps, lanes, !opt->conv_plain, !opt->sparse_off, opt->print_schedule)) {
+    if (lanes && (depthwise_schedule(ctx, g, n, &caps, opt->print_schedule, tup) ||
+                  direct_schedule(ctx, g, n, &caps, lanes, !opt->conv_plain, !opt->sparse_off,
+                                  opt->print_schedule, tup))) {
       kernels++;
       continue;
     }
@@ -178,42 +298,13 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
     cg_schedule sc;
     cg_schedule_default(&caps, &sh, &sc);
     const char *given = ir_attr_string_or(g, n, "schedule", NULL), *source = "default";
-    char source_buf[160];
+    char source_buf[192];
     if (!given && !opt->sparse_off && sparse_schedule(g, n, &caps, &sc)) source = "sparse";
-    if (given) {
-      cg_schedule t2 = sc;
-      const char *why = NULL;
-      if (!cg_schedule_parse(given, &t2)) why = "cannot be parsed";
-      else if ((why = cg_schedule_check(&caps, &t2)) == NULL) sc = t2, source = "given";
-      if (why) kiln_warn(ctx, "node '%s': schedule \"%s\" ignored: %s", g->nodes[n].name, given, why);
-    } else if (opt->tuning && strcmp(source, "sparse")) {
-      /* (a sparse kernel keeps the cost model's schedule: kiln tune does
-       * not search it yet)  The signature before the weights are packed below (packing
-       * follows the schedule, it is not part of the kernel's identity) */
-      char sig[1024];
-      cg_kernel_signature(g, n, sig, sizeof sig);
-      const cg_tuning_record *r = cg_tuning_find(&db, t.triple, t.cpu, t.features, threads, sig);
-      cg_schedule t2 = sc;
-      const char *why = NULL;
-      if (r && !cg_schedule_parse(r->schedule, &t2)) why = "cannot be parsed";
-      else if (r && (why = cg_schedule_check(&caps, &t2)) == NULL) {
-        sc = t2;
-        snprintf(source_buf, sizeof source_buf, "tuned: %.2fx the default's speed in the record "
-                 "(%.1f vs %.1f us), %s line %d", r->default_us / r->time_us, r->time_us,
-                 r->default_us, opt->tuning, r->line);
-        source = source_buf;
-      }
-      if (why) kiln_warn(ctx, "%s: line %d: node '%s': schedule \"%s\" ignored: %s", opt->tuning,
-                         r->line, g->nodes[n].name, r->schedule, why);
-      if (!r || why) {
-        size_t len = strlen(g->nodes[n].name);
-        untuned = kiln_realloc(ctx, untuned, untuned_len + len + 3);
-        if (untuned_len) memcpy(untuned + untuned_len, ", ", 2), untuned_len += 2;
-        memcpy(untuned + untuned_len, g->nodes[n].name, len + 1);
-        untuned_len += len;
-        missing++;
-      }
-    }
+    /* (a sparse kernel keeps the cost model's schedule: kiln tune does not
+     * search it yet) */
+    if (!given_schedule(ctx, &caps, g, n, CG_CONV_GEMM, given, &sc, &source) && tup &&
+        strcmp(source, "sparse"))
+      tuned_schedule(ctx, tup, &caps, g, n, CG_CONV_GEMM, &sc, &source, source_buf, sizeof source_buf);
     char text[160];
     ir_set_attr_string(g, n, "schedule", cg_schedule_format(&sc, text, sizeof text));
     if (opt->print_schedule)
@@ -240,9 +331,9 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
     ir_graph_recount_uses(g);
     if (g->values[w].num_uses == 0) g->values[w].dead = true; /* only the panels are read now */
   }
-  if (opt->tuning) report_untuned(ctx, opt, &db, &t, threads, untuned, missing, kernels);
-  kiln_free(ctx, untuned);
-  cg_tuning_free(ctx, &db);
+  if (opt->tuning) report_untuned(ctx, &tu, kernels);
+  kiln_free(ctx, tu.untuned);
+  cg_tuning_free(ctx, &tu.db);
   cg_target_dispose(&t);
   return KILN_OK;
 }

@@ -346,11 +346,18 @@ kiln_status lower_conv(cg_state *s, int32_t n) {
    * enough output channels per group is a GEMM (weights as A, image
    * columns as B); depthwise ones have a kernel of their own; 3-d ones
    * and few channels per group keep the direct loops below */
-  if (q.nsp <= 2 && cg_depthwise_of(s->g, n))
-    return cg_nchwc_node(s->g, n) ? cg_depthwise_blocked_emit(s, n, &q.win) : cg_depthwise_emit(s, n, &q.win);
+  const char *stext = ir_attr_string_or(s->g, n, "schedule", NULL);
+  if (q.nsp <= 2 && cg_depthwise_of(s->g, n)) {
+    if (!cg_nchwc_node(s->g, n)) return cg_depthwise_emit(s, n, &q.win);
+    /* the blocked kernel follows reorder-layout's schedule (conv=depthwise),
+     * or its default when the pass did not run */
+    cg_schedule dw = {0};
+    if (stext && !(cg_schedule_parse(stext, &dw) && dw.conv == CG_CONV_DEPTHWISE))
+      return cg_unsupported(s, n, "blocked depthwise convolution with schedule \"%s\"", stext);
+    return cg_depthwise_blocked_emit(s, n, &q.win, stext ? &dw : NULL);
+  }
   /* blocked activations, or a schedule that asks for it: the direct kernel */
   cg_schedule dsc = {0};
-  const char *stext = ir_attr_string_or(s->g, n, "schedule", NULL);
   bool direct = stext && cg_schedule_parse(stext, &dsc) && dsc.conv == CG_CONV_DIRECT;
   if (cg_nchwc_node(s->g, n) || direct) {
     if (!direct) return cg_unsupported(s, n, "blocked activations without a direct schedule "

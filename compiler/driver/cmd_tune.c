@@ -3,15 +3,19 @@
  * this machine and keep the fastest in a tuning database (docs/tuning.md).
  *
  * 1. The model goes through the pipeline up to fuse-ops: the graph whose
- *    heavy kernels reorder-layout will schedule.  Each node the GEMM
- *    generator computes is a kernel; nodes with one signature
- *    (cg_kernel_signature) are one kernel, measured once.
+ *    heavy kernels reorder-layout will schedule, with the activations
+ *    planned as that pass plans them (blocked or plain), which decides a
+ *    convolution's kernel.  Each node the GEMM generator, the direct
+ *    convolution or the blocked depthwise kernel computes is a kernel;
+ *    nodes with one signature (cg_kernel_signature, which names the
+ *    algorithm) are one kernel, measured once.
  * 2. Candidates: every register block that fits the vector registers,
- *    crossed with a few kc, mc, nc, unroll and parallel splits, ranked by
- *    an analytical cost model (cost() below: FMA issue against loads and
- *    latency, padding, bytes from L1/L2/memory, the balance of parallel
- *    items over the threads).  The model only orders the space; the
- *    measurement decides.
+ *    crossed with a few kc, mc, nc, unroll and parallel splits (for the
+ *    depthwise kernel: pixels per tile and rows per item), ranked by an
+ *    analytical cost model per kernel (cost_gemm, cost_direct,
+ *    cost_depthwise below: FMA issue against loads and latency, padding,
+ *    bytes from L1/L2/memory, the balance of parallel items over the
+ *    threads).  The model only orders the space; the measurement decides.
  * 3. Measuring: a candidate is the kernel alone, in a one-node graph with
  *    its `schedule` attribute set, run through reorder-layout and
  *    plan-memory and JIT-compiled; it runs on fixed generated inputs for
@@ -22,7 +26,8 @@
  * 4. Search: the top of the ranking first (half the kernel's budget), then
  *    hill climbing from the best (one field changed at a time) until its
  *    budget is spent or no neighbour is faster.  The budget (--budget) is
- *    split across kernels by their share of the model's FLOPs.
+ *    split across kernels by their share of the model's time under the
+ *    default schedules (each timed briefly first).
  * 5. The winner and the default are re-timed alternately (a few rounds),
  *    so a lucky sample on a noisy machine does not pick a loser; the
  *    winner is kept only if it is still faster by more than 3%.  Records are added to -o
@@ -41,6 +46,7 @@
 #include "cg.h"
 #include "driver.h"
 #include "kernels/conv_nchwc.h"
+#include "kernels/depthwise.h"
 #include "kernels/gemm.h"
 #include "kernels/tuning.h"
 #include "passes.h"
@@ -54,8 +60,13 @@ typedef struct kernel {
   char *sig;
   int uses;          /* nodes with this signature */
   double flops;      /* of one use */
-  cg_gemm_shape shape;
+  cg_conv_algo algo; /* which generator: GEMM, direct convolution, blocked depthwise */
+  cg_gemm_shape shape; /* algo GEMM */
+  cg_nchwc_shape conv; /* algo direct */
+  cg_dw_shape dw;      /* algo depthwise */
+  int64_t K;         /* products summed per output (the rounding tolerance) */
   cg_schedule def;
+  double weight;     /* its share of the budget: the default's time x uses */
 } kernel;
 
 typedef struct candidate {
@@ -104,8 +115,16 @@ static void push(ir_graph *g, ir_value_id **list, int32_t *count, ir_value_id v)
   *list = l;
 }
 
+/* The layout a value of the one-node graph keeps: blocked activations
+ * stay blocked (the kernel reads and writes them in place, and the
+ * signature names the layout), anything else is plain. */
+static ir_layout blocked_or_plain(const ir_value *x) {
+  return x->layout.kind == IR_LAYOUT_BLOCKED ? x->layout : (ir_layout){0};
+}
+
 /* Node n of g alone: its constants (borrowed from g), its other inputs as
- * graph inputs, its outputs as graph outputs, its attributes, and the
+ * graph inputs (blocked ones too: the timing inputs are buffers of the
+ * same size), its outputs as graph outputs, its attributes, and the
  * schedule text. */
 static ir_graph *kernel_graph(kiln_ctx *ctx, const ir_graph *g, ir_node_id n, const char *sched) {
   ir_graph *k = ir_graph_new(ctx, "kernel");
@@ -125,6 +144,7 @@ static ir_graph *kernel_graph(kiln_ctx *ctx, const ir_graph *g, ir_node_id n, co
     } else {
       ins[i] = ir_add_value(k, x->name, x->dtype, &x->shape);
       k->values[ins[i]].storage = IR_STORAGE_INPUT;
+      k->values[ins[i]].layout = blocked_or_plain(x);
       push(k, &k->inputs, &k->num_inputs, ins[i]);
     }
   }
@@ -134,6 +154,7 @@ static ir_graph *kernel_graph(kiln_ctx *ctx, const ir_graph *g, ir_node_id n, co
     if (v < 0) continue;
     outs[o] = ir_add_value(k, g->values[v].name, g->values[v].dtype, &g->values[v].shape);
     k->values[outs[o]].storage = IR_STORAGE_OUTPUT;
+    k->values[outs[o]].layout = blocked_or_plain(&g->values[v]);
     push(k, &k->outputs, &k->num_outputs, outs[o]);
   }
   ir_node_id kn = ir_add_node(k, nd->op, nd->name, ni, ins, no, outs);
@@ -284,7 +305,12 @@ static kiln_status compile_kernel(tuner *t, const kernel *k, const cg_schedule *
   o.memory_report = false;
   o.memory_svg = NULL;
   t->quiet.num_errors = 0;
-  if (t->runner) {
+  /* --runner for another target: build for it.  For the host, keep
+   * "host": its triple and CPU named explicitly take the vector width from
+   * the target description (4 lanes on x86_64), not from the CPU, and the
+   * defaults above were made for the host's (a direct convolution's
+   * schedule names its lanes, and one for 16 is refused on 4) */
+  if (t->runner && !t->target->host) {
     o.target = t->target->triple;
     o.cpu = t->target->cpu;
   }
@@ -366,8 +392,8 @@ static double time_compiled(tuner *t, compiled *c, double seconds) {
  * micro-kernel's issue rate, the padding of edge tiles, the bytes each
  * level of the memory hierarchy supplies, and the parallel items'
  * balance over the threads.  Only the order it gives matters. */
-static double cost(const cg_target_caps *caps, const cg_gemm_shape *sh, const cg_schedule *s,
-                   int threads) {
+static double cost_gemm(const cg_target_caps *caps, const cg_gemm_shape *sh, const cg_schedule *s,
+                        int threads) {
   int regs = caps->vector_regs > 0 ? caps->vector_regs : 16;
   int nv = s->nr / s->lanes, acc = s->mr * nv;
   /* per step of k: acc FMAs and nv + mr loads at 2 per cycle, and no
@@ -399,7 +425,7 @@ static double cost(const cg_target_caps *caps, const cg_gemm_shape *sh, const cg
 /* Puts s into the form the kernel runs it in (blocks multiples of the
  * register block, no larger than the problem, par=n walking all of M),
  * so two spellings of one schedule are measured once. */
-static bool normalize(const cg_target_caps *caps, const cg_gemm_shape *sh, cg_schedule *s) {
+static bool normalize_gemm(const cg_target_caps *caps, const cg_gemm_shape *sh, cg_schedule *s) {
   if (s->mr < 1 || s->nr < s->lanes || s->kc < 1 || s->unroll < 1) return false;
   if (s->kc > sh->K) s->kc = sh->K;
   int64_t nk = ceil_div(sh->K, s->kc);
@@ -417,8 +443,8 @@ static int cmp_candidate(const void *pa, const void *pb) {
   return a < b ? -1 : a > b;
 }
 
-/* The space, ranked by cost (deduplicated after normalizing). */
-static candidate *rank_space(tuner *t, const kernel *k, int *count) {
+/* The GEMM kernel's space, ranked by cost (deduplicated after normalizing). */
+static candidate *rank_gemm(tuner *t, const kernel *k, int *count) {
   const cg_gemm_shape *sh = &k->shape;
   int regs = t->caps.vector_regs > 0 ? t->caps.vector_regs : 16;
   if (t->caps.vector_bits < 128) regs /= 4;
@@ -441,18 +467,203 @@ static candidate *rank_space(tuner *t, const kernel *k, int *count) {
                                  .unroll = unrolls[u], .par = (cg_par)par};
                 if (d == 0) s.nc = s.nr; /* one register block */
                 if (b == 0) s.mc = s.mr;
-                if (!normalize(&t->caps, sh, &s)) continue;
+                if (!normalize_gemm(&t->caps, sh, &s)) continue;
                 bool dup = false;
                 for (int i = n - 1; i >= 0 && i >= n - 64 && !dup; i--)
                   dup = !memcmp(&c[i].s, &s, sizeof s);
                 if (dup) continue;
                 if (n == cap) c = kiln_realloc(t->ctx, c, (size_t)(cap *= 2) * sizeof *c);
-                c[n++] = (candidate){s, cost(&t->caps, sh, &s, t->threads)};
+                c[n++] = (candidate){s, cost_gemm(&t->caps, sh, &s, t->threads)};
               }
     }
   qsort(c, (size_t)n, sizeof *c, cmp_candidate);
   *count = n;
   return c;
+}
+
+/* ---- the direct convolution and the blocked depthwise kernel ------------------------- */
+/* Cycles of one step of the direct kernel's inner loop (one input channel
+ * at one tap) for a tile of mr pixels x nv vectors: the FMAs, the weight
+ * loads and pixel broadcasts at 2 per cycle, no faster than an FMA
+ * latency per accumulator chain, spills past the registers. */
+static double direct_step(int regs, int mr, int nv) {
+  if (mr < 1) return 0;
+  int acc = mr * nv;
+  double step = fmax(fmax(acc / 2.0, (nv + mr) / 2.0), 4.0);
+  return acc + nv + 1 > regs - 1 ? step * 2.5 : step;
+}
+
+/* Estimated cycles of one run of the direct convolution sh under s: the
+ * tiles' steps (a row's short last tile at its own width), the partial
+ * sums re-read per K block (lane by lane into a plain output), the
+ * weights of a K block from L2 when they outgrow half of L1, an input
+ * row band from L2 per panel when it outgrows L1, the input re-read per
+ * channel group, and the items' balance over the threads. */
+static double cost_direct(const cg_target_caps *caps, const cg_nchwc_shape *sh, const cg_schedule *s,
+                          int threads) {
+  int regs = caps->vector_regs > 0 ? caps->vector_regs : 16;
+  int L = s->lanes, nv = s->nr / L;
+  int64_t taps = sh->KH * sh->KW, cblk = cg_nchwc_cblk(sh->C, L), cb = sh->C / cblk;
+  int64_t cbs = s->kc / (taps * cblk), nkb = ceil_div(cb, cbs), panels = sh->M / s->nr;
+  /* cycles per step of a row's tiles, with a cycle of loop overhead per
+   * `unroll` steps of each */
+  double row = (double)(sh->OW / s->mr) * direct_step(regs, s->mr, nv) +
+               direct_step(regs, (int)(sh->OW % s->mr), nv) +
+               (double)ceil_div(sh->OW, s->mr) / s->unroll;
+  double rows = (double)sh->N * sh->OH * panels;
+  double compute = rows * row * (double)sh->C * taps;
+  double tiles = rows * ceil_div(sh->OW, s->mr);
+  double resum = (double)(nkb - 1) * tiles * s->mr * nv * (sh->out_plain ? 2.0 * L : 2.0);
+  double wbytes = (double)s->kc * s->nr * 4;
+  double l1_pen = wbytes > L1_BYTES / 2 ? tiles * (double)sh->C * taps * s->nr * 4 / 32.0 : 0;
+  double band = (double)sh->KH * sh->W * cbs * cblk * 4;
+  double band_pen = band > L1_BYTES ? rows * nkb * band / 32.0 : 0;
+  int64_t cgroups = ceil_div(panels, s->nc / s->nr), rgroups = ceil_div(sh->OH, s->mc);
+  double in_bytes = (double)sh->N * cgroups * sh->C * sh->H * sh->W * 4;
+  double wall = (double)s->kc * s->nc * 4 > L2_BYTES / 2
+                    ? (double)sh->N * sh->OH * sh->M * sh->C * taps * 4 / 8.0 : 0;
+  double work = compute + resum + l1_pen + band_pen + in_bytes / 32.0 + wall;
+  double items = s->par == CG_PAR_NONE ? 1 : (double)sh->N * cgroups * rgroups;
+  double per_thread = ceil(items / threads);
+  return work / items * per_thread + 2000.0 * per_thread;
+}
+
+/* The direct kernel's form of s: a tile no wider than the row, kc whole
+ * channel blocks x taps in even K blocks, nc whole panels in even groups,
+ * mc rows in even groups, par mn; false if it cannot drive the kernel. */
+static bool normalize_direct(const tuner *t, const cg_nchwc_shape *sh, cg_schedule *s) {
+  if (s->mr < 1 || s->nr < s->lanes || s->nr % s->lanes || s->kc < 1 || s->mc < 1 || s->nc < 1 ||
+      s->unroll < 1)
+    return false;
+  s->conv = CG_CONV_DIRECT;
+  s->par = CG_PAR_MN;
+  if (s->mr > sh->OW) s->mr = (int)sh->OW;
+  if (sh->M % s->nr) return false;
+  int64_t taps = sh->KH * sh->KW, cblk = cg_nchwc_cblk(sh->C, s->lanes), cb = sh->C / cblk;
+  int64_t cbs = s->kc / (taps * cblk);
+  if (cbs < 1) cbs = 1;
+  if (cbs > cb) cbs = cb;
+  cbs = ceil_div(cb, ceil_div(cb, cbs));
+  s->kc = cbs * taps * cblk;
+  int64_t panels = sh->M / s->nr, per = s->nc / s->nr;
+  if (per < 1) per = 1;
+  if (per > panels) per = panels;
+  s->nc = ceil_div(panels, ceil_div(panels, per)) * s->nr;
+  if (s->mc > sh->OH) s->mc = sh->OH;
+  s->mc = ceil_div(sh->OH, ceil_div(sh->OH, s->mc));
+  return cg_nchwc_schedule_check(&t->caps, sh, s) == NULL;
+}
+
+static candidate *rank_direct(tuner *t, const kernel *k, int *count) {
+  const cg_nchwc_shape *sh = &k->conv;
+  int regs = t->caps.vector_regs > 0 ? t->caps.vector_regs : 16;
+  int L = k->def.lanes;
+  static const int64_t cbss[] = {1, 2, 4, 8, 16, 1 << 30};
+  static const int64_t ncs[] = {1, 2, 4, 1 << 30}; /* panels per item */
+  static const int64_t mcs[] = {1, 2, 4, 7, 8, 14, 28, 1 << 30};
+  static const int unrolls[] = {1, 2, 4};
+  int64_t taps = sh->KH * sh->KW, cblk = cg_nchwc_cblk(sh->C, L);
+  int cap = 1024, n = 0;
+  candidate *c = kiln_malloc(t->ctx, (size_t)cap * sizeof *c);
+  for (int nv = 1; nv <= 4; nv++)
+    for (int mr = 1; mr <= 16; mr++) {
+      if (mr * nv + nv + 1 > regs - 1 || mr * nv > 28) continue;
+      for (size_t a = 0; a < 6; a++)
+        for (size_t b = 0; b < 4; b++)
+          for (size_t d = 0; d < 9; d++)
+            for (size_t u = 0; u < 3; u++) {
+              cg_schedule s = {.lanes = L, .mr = mr, .nr = nv * L, .kc = cbss[a] * taps * cblk,
+                               .nc = ncs[b] * nv * L, .mc = d < 8 ? mcs[d] : k->def.mc,
+                               .unroll = unrolls[u], .par = CG_PAR_MN, .conv = CG_CONV_DIRECT};
+              if (ncs[b] == 1 << 30) s.nc = sh->M;
+              if (cbss[a] == 1 << 30) s.kc = sh->C * taps;
+              if (!normalize_direct(t, sh, &s)) continue;
+              bool dup = false;
+              for (int i = n - 1; i >= 0 && i >= n - 64 && !dup; i--) dup = !memcmp(&c[i].s, &s, sizeof s);
+              if (dup) continue;
+              if (n == cap) c = kiln_realloc(t->ctx, c, (size_t)(cap *= 2) * sizeof *c);
+              c[n++] = (candidate){s, cost_direct(&t->caps, sh, &s, t->threads)};
+            }
+    }
+  qsort(c, (size_t)n, sizeof *c, cmp_candidate);
+  *count = n;
+  return c;
+}
+
+/* Estimated cycles of one run of the blocked depthwise kernel: per tile
+ * and kernel row, mr x KW FMAs, (mr-1)*sw + KW input and KW weight loads
+ * at 2 per cycle, no faster than KW dependent FMAs per accumulator; twice
+ * that past the registers; the items' balance over the threads. */
+static double cost_depthwise(const cg_target_caps *caps, const cg_dw_shape *sh, const cg_schedule *s,
+                             int threads) {
+  int regs = caps->vector_regs > 0 ? caps->vector_regs : 16;
+  double tile[2];
+  int widths[2] = {s->mr, (int)(sh->OW % s->mr)};
+  for (int i = 0; i < 2; i++) {
+    int mr = widths[i];
+    if (mr < 1) {
+      tile[i] = 0;
+      continue;
+    }
+    double fma = (double)mr * sh->KW, loads = (double)(mr - 1) * sh->sw + 2.0 * sh->KW;
+    double step = fmax(fmax(fma / 2.0, loads / 2.0), 4.0 * sh->KW);
+    if (mr + (mr - 1) * sh->sw + 2 * sh->KW > regs) step *= 2.0;
+    tile[i] = step * sh->KH + 2.0 * mr; /* + the epilogue and stores */
+  }
+  double planes = (double)sh->N * (sh->C / s->lanes);
+  double work = planes * sh->OH * ((double)(sh->OW / s->mr) * tile[0] + tile[1]);
+  double items = planes * ceil_div(sh->OH, s->mc);
+  double per_thread = ceil(items / threads);
+  return work / items * per_thread + 2000.0 * per_thread;
+}
+
+static bool normalize_depthwise(const tuner *t, const cg_dw_shape *sh, cg_schedule *s) {
+  if (s->mr < 1 || s->mc < 1) return false;
+  s->conv = CG_CONV_DEPTHWISE;
+  s->nr = s->nc = s->lanes;
+  s->kc = sh->KH * sh->KW;
+  s->unroll = 1;
+  s->par = CG_PAR_MN;
+  if (s->mr > sh->OW) s->mr = (int)sh->OW;
+  if (s->mc > sh->OH) s->mc = sh->OH;
+  s->mc = ceil_div(sh->OH, ceil_div(sh->OH, s->mc));
+  return cg_depthwise_schedule_check(&t->caps, sh, s) == NULL;
+}
+
+static candidate *rank_depthwise(tuner *t, const kernel *k, int *count) {
+  static const int64_t mcs[] = {1, 2, 4, 7, 8, 14, 28, 56, 1 << 30};
+  int cap = 16 * 10, n = 0;
+  candidate *c = kiln_malloc(t->ctx, (size_t)cap * sizeof *c);
+  for (int mr = 1; mr <= 16; mr++)
+    for (size_t d = 0; d < 10; d++) {
+      cg_schedule s = k->def;
+      s.mr = mr;
+      s.mc = d < 9 ? mcs[d] : k->def.mc;
+      if (!normalize_depthwise(t, &k->dw, &s)) continue;
+      bool dup = false;
+      for (int i = 0; i < n && !dup; i++) dup = !memcmp(&c[i].s, &s, sizeof s);
+      if (!dup) c[n++] = (candidate){s, cost_depthwise(&t->caps, &k->dw, &s, t->threads)};
+    }
+  qsort(c, (size_t)n, sizeof *c, cmp_candidate);
+  *count = n;
+  return c;
+}
+
+/* Kernel k's space, ranked by its generator's cost model. */
+static candidate *rank_space(tuner *t, const kernel *k, int *count) {
+  switch (k->algo) {
+  case CG_CONV_DIRECT: return rank_direct(t, k, count);
+  case CG_CONV_DEPTHWISE: return rank_depthwise(t, k, count);
+  default: return rank_gemm(t, k, count);
+  }
+}
+
+static bool normalize(const tuner *t, const kernel *k, cg_schedule *s) {
+  switch (k->algo) {
+  case CG_CONV_DIRECT: return normalize_direct(t, &k->conv, s);
+  case CG_CONV_DEPTHWISE: return normalize_depthwise(t, &k->dw, s);
+  default: return normalize_gemm(&t->caps, &k->shape, s);
+  }
 }
 
 /* ---- search ------------------------------------------------------------------------- */
@@ -509,7 +720,7 @@ static bool try_candidate(search *z, const cg_schedule *s) {
    * summation order: |error| grows like sqrt(K) ulps of the largest value */
   const float *y = c.prog ? c.sample : c.outs[0];
   if (c.prog && c.nsample != z->ref_n) us = -1;
-  double tol = 1e-5 * sqrt((double)z->k->shape.K) * (z->ref_max > 0 ? z->ref_max : 1), worst = 0;
+  double tol = 1e-5 * sqrt((double)z->k->K) * (z->ref_max > 0 ? z->ref_max : 1), worst = 0;
   for (int64_t i = 0; i < z->ref_n; i++) {
     double d = fabs((double)y[i] - (double)z->ref[i]);
     if (!(d <= worst)) worst = d; /* NaN counts as worst */
@@ -562,14 +773,15 @@ static int neighbours(const tuner *t, const kernel *k, const cg_schedule *s, cg_
     int regs = t->caps.vector_regs > 0 ? t->caps.vector_regs : 16;
     if (x.mr * (x.nr / (x.lanes ? x.lanes : 1)) + x.nr / (x.lanes ? x.lanes : 1) + 1 > regs - 1)
       continue; /* keep within the registers, as the ranked space does */
-    if (normalize(&t->caps, &k->shape, &x)) out[n++] = x;
+    if (normalize(t, k, &x)) out[n++] = x;
   }
   return n;
 }
 
 /* Searches kernel k for `seconds`; fills *r (schedule and times). */
 static kiln_status tune_kernel(tuner *t, const kernel *k, double seconds, cg_tuning_record *r,
-                               char *sched_text, size_t size, int *measured, int *rejected) {
+                               char *sched_text, size_t size, int *measured, int *rejected,
+                               double *cand_us) {
   search z = {.t = t, .k = k, .best_us = INFINITY};
   z.deadline = drv_now() + seconds;
   if (compile_kernel(t, k, &k->def, &z.def)) {
@@ -618,7 +830,9 @@ static kiln_status tune_kernel(tuner *t, const kernel *k, double seconds, cg_tun
   qsort(b, 3, sizeof *b, cmp_double);
   double def_us = d[1], best_us = b[1];
   cg_schedule win = z.best_s;
-  /* a gain within the noise of a shared machine (3%) keeps the default */
+  /* a gain within the noise of a shared machine (3%) keeps the default;
+   * the best candidate's re-timed median is reported either way */
+  *cand_us = have_best ? best_us : -1;
   if (!have_best || !(best_us < 0.97 * def_us)) win = k->def, best_us = def_us;
   cg_schedule_format(&win, sched_text, size);
   r->schedule = sched_text;
@@ -650,7 +864,6 @@ static int tune(kiln_ctx *ctx, drv_args *a) {
   int rc = 1;
   cg_tuning_db db = {0};
   kernel *ks = NULL;
-  bool *direct = NULL; /* nodes on the direct convolution kernel */
   int nk = 0;
   cg_target tg = {0};
   bool have_target = false;
@@ -684,68 +897,105 @@ static int tune(kiln_ctx *ctx, drv_args *a) {
       goto out;
     }
   }
-  /* the convolutions reorder-layout will put on the direct kernel (blocked
-   * activations) are not GEMM kernels and the search does not cover their
-   * schedule yet: find them as the pass will, then put the layouts back so
-   * the one-node graphs below see plain values */
-  direct = kiln_calloc(ctx, (size_t)g->num_nodes + 1, sizeof *direct);
-  int ndirect = 0, lanes = t.caps.vector_bits >= 128 ? t.caps.vector_bits / 32 : 0;
-  if (lanes && !a->opt.conv_plain && cg_nchwc_plan(g, lanes, !a->opt.sparse_off) > 0) {
-    for (ir_node_id n = 0; n < g->num_nodes; n++)
-      if (!g->nodes[n].dead && cg_nchwc_node(g, n)) direct[n] = true, ndirect++;
-    for (int32_t v = 0; v < g->num_values; v++)
-      if (g->values[v].layout.kind == IR_LAYOUT_BLOCKED) g->values[v].layout = (ir_layout){0};
-  }
-  if (ndirect)
-    printf("kiln: tune %s: %d convolutions run on the direct kernel (blocked activations, "
-           "docs/kernels.md) and are not tuned\n", a->model, ndirect);
+  /* the layouts reorder-layout will choose (blocked activations, docs/kernels.md):
+   * they decide which kernel computes a convolution, and the one-node
+   * graphs below keep them, so a kernel is measured reading and writing
+   * what it will read and write in the model */
+  int lanes = t.caps.vector_bits >= 128 ? t.caps.vector_bits / 32 : 0;
+  bool sparse = !a->opt.sparse_off;
+  if (lanes && !a->opt.conv_plain) cg_nchwc_plan(g, lanes, sparse);
   /* the distinct kernels */
   double total_flops = 0;
+  int sparse_direct = 0;
   ks = kiln_calloc(ctx, (size_t)g->num_nodes + 1, sizeof *ks);
   for (ir_node_id n = 0; n < g->num_nodes; n++) {
-    cg_gemm_shape sh;
-    if (g->nodes[n].dead || direct[n] || !cg_gemm_shape_of(g, n, &sh, NULL)) continue;
+    if (g->nodes[n].dead) continue;
+    kernel k = {.node = n, .uses = 1};
+    /* the same choice of kernel as reorder-layout's (depthwise_schedule,
+     * direct_schedule, then the GEMM) */
+    if (lanes && cg_depthwise_of(g, n) && cg_nchwc_node(g, n)) {
+      k.algo = CG_CONV_DEPTHWISE;
+      cg_depthwise_shape_of(g, n, &k.dw);
+      cg_depthwise_schedule_default(&t.caps, &k.dw, &k.def);
+      k.K = k.dw.KH * k.dw.KW;
+      k.flops = 2.0 * k.dw.N * k.dw.C * k.dw.OH * k.dw.OW * k.K;
+    } else if (lanes && !cg_depthwise_of(g, n) &&
+               (cg_nchwc_node(g, n) || (!a->opt.conv_plain && cg_nchwc_plain_pays(g, n, lanes, sparse)))) {
+      if (sparse && cg_sparse_direct_pays(g, n, lanes)) {
+        sparse_direct++; /* the sparse form keeps its cost model's schedule */
+        continue;
+      }
+      k.algo = CG_CONV_DIRECT;
+      cg_nchwc_shape_of(g, n, &k.conv);
+      cg_nchwc_schedule_default(&t.caps, &k.conv, &k.def);
+      k.K = k.conv.C * k.conv.KH * k.conv.KW;
+      k.flops = 2.0 * k.conv.N * k.conv.M * k.conv.OH * k.conv.OW * k.K;
+    } else if (cg_gemm_shape_of(g, n, &k.shape, NULL)) {
+      k.algo = CG_CONV_GEMM;
+      cg_schedule_default(&t.caps, &k.shape, &k.def);
+      k.K = k.shape.K;
+      k.flops = 2.0 * (double)k.shape.M * (double)k.shape.N * (double)k.shape.K * (double)k.shape.batch;
+    } else {
+      continue;
+    }
     char sig[1024];
-    cg_kernel_signature(g, n, sig, sizeof sig);
-    double flops = 2.0 * (double)sh.M * (double)sh.N * (double)sh.K * (double)sh.batch;
-    total_flops += flops;
+    cg_kernel_signature(g, n, k.algo, sig, sizeof sig);
+    total_flops += k.flops;
     int i = 0;
     while (i < nk && strcmp(ks[i].sig, sig)) i++;
     if (i < nk) {
       ks[i].uses++;
       continue;
     }
-    ks[nk] = (kernel){.node = n, .sig = kiln_strdup(ctx, sig), .uses = 1, .flops = flops, .shape = sh};
-    cg_schedule_default(&t.caps, &sh, &ks[nk].def);
-    nk++;
+    k.sig = kiln_strdup(ctx, sig);
+    ks[nk++] = k;
   }
+  if (sparse_direct)
+    printf("kiln: tune %s: %d pruned convolutions run on the direct kernel's sparse form, whose "
+           "schedule is not searched\n", a->model, sparse_direct);
   t.total = nk;
   if (!nk) {
-    kiln_warn(ctx, "tune: the model has no kernel the GEMM generator computes; nothing to tune");
+    kiln_warn(ctx, "tune: the model has no kernel with a schedule (GEMM, direct convolution, "
+              "blocked depthwise); nothing to tune");
     rc = 0;
     goto out;
   }
   printf("kiln: tune %s: %d distinct kernels, %.3g GFLOP per run, budget %.0f s, %d thread%s, "
          "cpu %s\n", a->model, nk, total_flops / 1e9, a->budget, t.threads,
          t.threads == 1 ? "" : "s", tg.cpu);
+  /* The budget follows the time, not the FLOPs: a depthwise layer does
+   * 3% of MobileNetV2's FLOPs in about a third of its time, and by FLOPs
+   * its kernels got one candidate each.  So every default is timed once,
+   * briefly, first (a kernel that fails here fails again below, with its
+   * error; its weight is then its FLOPs, which only orders the rest). */
+  for (int i = 0; i < nk; i++) {
+    compiled c;
+    double us = compile_kernel(&t, &ks[i], &ks[i].def, &c) ? -1 : time_compiled(&t, &c, 0.01);
+    compiled_free(ctx, &c);
+    ks[i].weight = (us > 0 ? us : ks[i].flops * 1e-3) * ks[i].uses;
+  }
   double model_def = 0, model_tuned = 0;
   for (int i = 0; i < nk; i++) {
     kernel *k = &ks[i];
-    /* this kernel's share of the time left, by its share of the FLOPs left */
-    double flops_left = 0;
-    for (int j = i; j < nk; j++) flops_left += ks[j].flops * ks[j].uses;
+    /* this kernel's share of the time left, by its share of the default time left */
+    double weight_left = 0;
+    for (int j = i; j < nk; j++) weight_left += ks[j].weight;
     double left = t.budget - (drv_now() - t.t_start);
-    double seconds = left > 0 ? left * (k->flops * k->uses) / flops_left : 0;
+    double seconds = left > 0 ? left * k->weight / weight_left : 0;
     char text[160];
     cg_tuning_record r = {.target = tg.triple, .cpu = tg.cpu, .features = tg.features,
                           .kernel = k->sig, .threads = t.threads, .kiln = KILN_VERSION};
     int measured, rejected;
-    if (tune_kernel(&t, k, seconds, &r, text, sizeof text, &measured, &rejected)) goto out;
+    double cand_us;
+    if (tune_kernel(&t, k, seconds, &r, text, sizeof text, &measured, &rejected, &cand_us)) goto out;
     t.done++;
     if (t.tty) fprintf(stderr, "\r\033[K");
-    printf("  %-28s x%-2d %9.1f us -> %9.1f us  %.2fx  (%d measured, %d rejected)  %s\n",
+    char kept[64] = "";
+    if (r.time_us == r.default_us && cand_us > 0) /* the default kept: how close the best came */
+      snprintf(kept, sizeof kept, ", best other %.1f us", cand_us);
+    printf("  %-28s x%-2d %9.1f us -> %9.1f us  %.2fx  (%d measured, %d rejected%s)  %s\n",
            g->nodes[k->node].name, k->uses, r.default_us, r.time_us, r.default_us / r.time_us,
-           measured, rejected, text);
+           measured, rejected, kept, text);
     model_def += r.default_us * k->uses;
     model_tuned += r.time_us * k->uses;
     cg_tuning_put(ctx, &db, &r);
@@ -762,7 +1012,6 @@ out:
   }
   for (int i = 0; i < nk; i++) kiln_free(ctx, ks[i].sig);
   kiln_free(ctx, ks);
-  kiln_free(ctx, direct);
   cg_tuning_free(ctx, &db);
   if (have_target) cg_target_dispose(&tg);
   ir_graph_free(g);

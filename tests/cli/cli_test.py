@@ -479,6 +479,70 @@ def _():
     expect(rc == 2 and "no -o TUNING.yaml" in err, "no -o", err)
 
 
+def chain_model(path):
+    """Conv 3x3 (16 -> 32) + Relu, depthwise 3x3 + Relu, Conv 3x3 (32 -> 32) on
+    12x12: reorder-layout blocks both activations, so the convolutions run on
+    the direct kernel and the depthwise one on the blocked depthwise kernel
+    (with 16 lanes; with 8, 4 or none the chain may be shorter or plain)."""
+    rng = np.random.default_rng(4)
+    w1 = nh.from_array((0.2 * rng.standard_normal((32, 16, 3, 3))).astype(np.float32), "w1")
+    b1 = nh.from_array(rng.standard_normal(32).astype(np.float32), "b1")
+    wd = nh.from_array(rng.standard_normal((32, 1, 3, 3)).astype(np.float32), "wd")
+    w2 = nh.from_array((0.1 * rng.standard_normal((32, 32, 3, 3))).astype(np.float32), "w2")
+    p = [1, 1, 1, 1]
+    g = h.make_graph([h.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=p),
+                      h.make_node("Relu", ["c1"], ["r1"]),
+                      h.make_node("Conv", ["r1", "wd"], ["d"], pads=p, group=32),
+                      h.make_node("Relu", ["d"], ["r2"]),
+                      h.make_node("Conv", ["r2", "w2"], ["y"], pads=p)],
+                     "chain", [h.make_tensor_value_info("x", T.FLOAT, [1, 16, 12, 12])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, 32, 12, 12])],
+                     initializer=[w1, b1, wd, w2])
+    onnx.save(h.make_model(g, opset_imports=opset()), path)
+
+
+@case("tune: the direct and blocked depthwise kernels are searched and their records applied")
+def _():
+    chain_model("chain.onnx")
+    np.save("chain_x.npy", np.random.default_rng(6).standard_normal((1, 16, 12, 12)).astype(np.float32))
+    rc, out, err = kiln("compile", "chain.onnx", "-o", "chain_d", "--threads", "1", "--print-schedule")
+    direct, dw = err.count("conv=direct [default]"), err.count("conv=depthwise [default]")
+    kernels = len(re.findall(r"^schedule ", err, re.M))
+    expect(rc == 0 and kernels == 3, "compile", err)
+    rc, out, err = kiln("tune", "chain.onnx", "-o", "chain.tuning.yaml", "--budget", "4",
+                        "--threads", "1")
+    expect(rc == 0 and "not tuned" not in out and "records in chain.tuning.yaml" in out, "tune", out, err)
+    text = open("chain.tuning.yaml").read()
+    # each kernel's signature names its algorithm, so it never matches a GEMM record
+    expect(text.count("/direct ") == direct and text.count("/depthwise ") == dw
+           and text.count("conv=direct\"") == direct and text.count("conv=depthwise\"") == dw,
+           "records of the direct and depthwise kernels", direct, dw, text)
+    rc, out, err = kiln("run", "chain.onnx", "--input", "chain_x.npy", "-o", "chain_dflt",
+                        "--threads", "1")
+    expect(rc == 0, "default run", err)
+    rc, out, err = kiln("run", "chain.onnx", "--input", "chain_x.npy", "-o", "chain_tuned",
+                        "--threads", "1", "--tuning", "chain.tuning.yaml", "--print-schedule")
+    expect(rc == 0 and err.count("[tuned: ") == kernels and "no record" not in err
+           and err.count("conv=direct [tuned") == direct and err.count("conv=depthwise [tuned") == dw,
+           "every kernel tuned", err)
+    a, b = np.load("chain_dflt/y.npy"), np.load("chain_tuned/y.npy")
+    expect(np.allclose(a, b, rtol=1e-5, atol=1e-5), "tuned outputs differ", float(np.abs(a - b).max()))
+    # --runner on the host: the candidates are built for the host's vector width, as the
+    # defaults are (a direct schedule names its lanes)
+    runner = os.path.join(SRC, "tests/cli/tune_runner.sh")
+    rc, out, err = kiln("tune", "chain.onnx", "-o", "chain_runner.tuning.yaml", "--budget", "2",
+                        "--threads", "1", "--runner", f"sh {runner} {{}}")
+    text_r = open("chain_runner.tuning.yaml").read() if rc == 0 else ""
+    expect(rc == 0 and text_r.count("  - target:") == kernels, "runner", out, err)
+    # a record the kernel cannot follow is reported by line and the default kept
+    bad = re.sub(r'kc=9 (mc=\d+ nc=\d+ lanes=\d+ unroll=1 par=mn conv=depthwise)', r'kc=10 \1', text)
+    open("chain_bad.tuning.yaml", "w").write(bad)
+    rc, out, err = kiln("compile", "chain.onnx", "-o", "chain_b", "--threads", "1",
+                        "--tuning", "chain_bad.tuning.yaml")
+    expect(rc == 0 and (dw == 0 or ("kc must be the taps" in err and f"1 of {kernels} kernels" in err)),
+           "bad depthwise record", err)
+
+
 failed = [r for r in results if r[1]]
 for name, why in results:
     print(("FAIL " if why else "ok   ") + name)

@@ -480,7 +480,10 @@ static void check_dw_blocked(int N, int H, int W, int stride, int pt, int pl, in
   ck_assert_int_eq(pass_reorder_layout(&ctx, g, &opt), KILN_OK);
   ck_assert_msg(g->values[tv].layout.kind == IR_LAYOUT_BLOCKED && g->values[dv].layout.kind == IR_LAYOUT_BLOCKED,
                 "the depthwise layer's input and output are blocked");
-  ck_assert_msg(!ir_attr_string_or(g, n2, "schedule", NULL), "a depthwise layer gets no direct schedule");
+  cg_schedule dsc = {0};
+  ck_assert_msg(cg_schedule_parse(ir_attr_string_or(g, n2, "schedule", ""), &dsc) && dsc.conv == CG_CONV_DEPTHWISE,
+                "a blocked depthwise layer gets a depthwise schedule, not a direct one: %s",
+                ir_attr_string_or(g, n2, "schedule", "(none)"));
   run_threads(&ctx, g, (const void *[]){X}, Y, sizeof(float) * nd);
 
   ref_conv(X, W1, B, NULL, tmp, N, C, C, H, W, 1, 1, 1, 1, 1, 1, 0, 0, H, W);
@@ -635,6 +638,141 @@ START_TEST(nchwc_sparse_1x1) {
 }
 END_TEST
 
+/* Schedules given as the `schedule` attribute before reorder-layout (a
+ * hand-written text IR, or a kiln tune candidate), on a chain of the
+ * direct and the blocked depthwise kernels:
+ *   t = Relu(conv3x3(x) + b)      x plain -> t blocked (direct, conv1)
+ *   d = Relu(dw3x3(t) + b)        blocked -> blocked   (depthwise)
+ *   y = Relu(conv3x3(d) + b + d)  blocked -> y plain   (direct, conv2, residual)
+ * A valid schedule is kept as given; an invalid one (a field the kernel
+ * cannot follow, the other kernel's schedule) falls back to the default.
+ * Every output sums its products in the same order under any of these
+ * schedules (K blocks resume from the stored partial sums, edge tiles
+ * leave out products with the padding, items only split the output), so
+ * each build's output must equal the default build's bit for bit, at 1
+ * and 3 threads. */
+typedef struct given_case {
+  const char *conv1, *dw, *conv2; /* with {L} lanes, {M} channels, {L9} one channel block x 9
+                                   * taps, {K1} {K2} conv1's and conv2's K; NULL: none */
+  bool taken[3];
+} given_case;
+
+static ir_graph *given_chain(kiln_ctx *ctx, int L, int M, const char *const given[3], ir_node_id nodes[3],
+                             const float *W1, const float *WD, const float *W2, const float *B) {
+  int C = L, H = 11, W = 13, N = 2;
+  ir_graph *g = ir_graph_new(ctx, "given");
+  ir_value_id x = ct_val(g, "x", IR_F32, SHAPE(N, C, H, W)), tv = ct_val(g, "t", IR_F32, SHAPE(N, M, H, W));
+  ir_value_id dv = ct_val(g, "d", IR_F32, SHAPE(N, M, H, W)), y = ct_val(g, "y", IR_F32, SHAPE(N, M, H, W));
+  ir_shape w1s = SHAPE(M, C, 3, 3), wds = SHAPE(M, 1, 3, 3), w2s = SHAPE(M, M, 3, 3), bs = SHAPE(M);
+  ir_value_id w1 = ir_add_const(g, "w1", IR_F32, &w1s, W1, sizeof(float) * M * C * 9, false);
+  ir_value_id wd = ir_add_const(g, "wd", IR_F32, &wds, WD, sizeof(float) * M * 9, false);
+  ir_value_id w2 = ir_add_const(g, "w2", IR_F32, &w2s, W2, sizeof(float) * M * M * 9, false);
+  ir_value_id b = ir_add_const(g, "b", IR_F32, &bs, B, sizeof(float) * M, false);
+  nodes[0] = ct_node(g, IR_OP_FUSED_CONV, 3, (ir_value_id[]){x, w1, b}, tv);
+  nodes[1] = ct_node(g, IR_OP_FUSED_CONV, 3, (ir_value_id[]){tv, wd, b}, dv);
+  ir_set_attr_int(g, nodes[1], "group", M);
+  nodes[2] = ct_node(g, IR_OP_FUSED_CONV, 4, (ir_value_id[]){dv, w2, b, dv}, y);
+  for (int i = 0; i < 3; i++) {
+    ir_set_attr_ints(g, nodes[i], "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    ir_set_attr_string(g, nodes[i], "activation", "Relu");
+    if (given[i]) ir_set_attr_string(g, nodes[i], "schedule", given[i]);
+  }
+  ct_io(g, 1, &x, 1, &y);
+  ir_graph_recount_uses(g);
+  kiln_options opt = ct_options();
+  ck_assert_int_eq(pass_reorder_layout(ctx, g, &opt), KILN_OK);
+  ck_assert_msg(g->values[tv].layout.kind == IR_LAYOUT_BLOCKED && g->values[dv].layout.kind == IR_LAYOUT_BLOCKED,
+                "the chain's activations are blocked");
+  return g;
+}
+
+/* fmt with {L}, {M}, {L9}, {K1}, {K2} replaced by their values */
+static void given_text(const char *fmt, int L, int M, int K1, int K2, char *out, size_t size) {
+  static const char *const keys[] = {"{L}", "{M}", "{L9}", "{K1}", "{K2}"};
+  int vals[] = {L, M, 9 * L, K1, K2};
+  size_t n = 0;
+  while (*fmt && n + 12 < size) {
+    size_t k = 0;
+    while (k < 5 && strncmp(fmt, keys[k], strlen(keys[k]))) k++;
+    if (k < 5) {
+      n += (size_t)snprintf(out + n, size - n, "%d", vals[k]);
+      fmt += strlen(keys[k]);
+    } else {
+      out[n++] = *fmt++;
+    }
+  }
+  out[n] = 0;
+}
+
+START_TEST(nchwc_given_schedules) {
+  kiln_ctx ctx;
+  tu_ctx(&ctx);
+  int L = host_lanes(&ctx, "given schedules");
+  if (!L) return;
+  /* channels enough that conv2 keeps its input blocked (M*9 >= 256) */
+  int M = L * (256 / (9 * L) + 1), C = L;
+  int64_t nx = 2LL * C * 11 * 13, ny = 2LL * M * 11 * 13;
+  float *X = malloc(sizeof(float) * nx), *W1 = malloc(sizeof(float) * M * C * 9), *WD = malloc(sizeof(float) * M * 9);
+  float *W2 = malloc(sizeof(float) * M * M * 9), *B = malloc(sizeof(float) * M);
+  float *Y0 = malloc(sizeof(float) * ny), *Y = malloc(sizeof(float) * ny);
+  ct_fill(X, nx, 71, -1, 1);
+  ct_fill(W1, M * C * 9, 72, -0.3f, 0.3f);
+  ct_fill(WD, M * 9, 73, -0.5f, 0.5f);
+  ct_fill(W2, M * M * 9, 74, -0.05f, 0.05f);
+  ct_fill(B, M, 75, -0.2f, 0.2f);
+  ir_node_id nodes[3];
+  char def[3][160];
+  const char *none[3] = {NULL, NULL, NULL};
+  ir_graph *g = given_chain(&ctx, L, M, none, nodes, W1, WD, W2, B);
+  for (int i = 0; i < 3; i++) snprintf(def[i], sizeof def[i], "%s", ir_attr_string_or(g, nodes[i], "schedule", ""));
+  run_threads(&ctx, g, (const void *[]){X}, Y0, sizeof(float) * ny);
+  ir_graph_free(g);
+
+  static const given_case cases[] = {
+      /* tiles of 5 pixels (a row of 13: edges, an interior run, a short last tile), one
+       * channel block per K block, 3 rows per item (not a multiple of mr), unrolled ci loop */
+      {NULL, NULL, "mr=5 nr={L} kc={L9} mc=3 nc={L} lanes={L} unroll=4 par=mn conv=direct", {1, 1, 1}},
+      /* every kernel given: a whole row per tile, one item (par=none); tiles of 3,
+       * 2 rows per item; 2 pixels x all channels, one row per item */
+      {"mr=13 nr={M} kc={K1} mc=11 nc={M} lanes={L} unroll=2 par=none conv=direct",
+       "mr=3 nr={L} kc=9 mc=2 nc={L} lanes={L} unroll=1 par=mn conv=depthwise",
+       "mr=2 nr={M} kc={K2} mc=1 nc={M} lanes={L} unroll=1 par=mn conv=direct", {1, 1, 1}},
+      /* refused, the default kept: kc not whole channel blocks x taps; a depthwise
+       * tile wider than the kernel takes; lanes not the target's */
+      {"mr=4 nr={L} kc=10 mc=2 nc={L} lanes={L} unroll=1 par=mn conv=direct",
+       "mr=17 nr={L} kc=9 mc=2 nc={L} lanes={L} unroll=1 par=mn conv=depthwise",
+       "mr=4 nr={L} kc={K2} mc=2 nc={L} lanes=4 unroll=1 par=mn conv=direct", {0, 0, 0}},
+      /* the other kernel's schedule: refused */
+      {"mr=4 nr={L} kc=9 mc=2 nc={L} lanes={L} unroll=1 par=mn conv=depthwise",
+       "mr=4 nr={L} kc={L9} mc=2 nc={L} lanes={L} unroll=1 par=mn conv=direct", NULL, {0, 0, 0}},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const char *fmt[3] = {cases[c].conv1, cases[c].dw, cases[c].conv2};
+    char text[3][160];
+    const char *given[3];
+    for (int i = 0; i < 3; i++) {
+      given[i] = NULL;
+      if (!fmt[i]) continue;
+      given_text(fmt[i], L, M, 9 * C, 9 * M, text[i], sizeof text[i]);
+      given[i] = text[i];
+    }
+    g = given_chain(&ctx, L, M, given, nodes, W1, WD, W2, B);
+    for (int i = 0; i < 3; i++) {
+      const char *got = ir_attr_string_or(g, nodes[i], "schedule", "");
+      const char *want = given[i] && cases[c].taken[i] ? given[i] : def[i];
+      ck_assert_msg(!strcmp(got, want), "case %zu node %d: schedule \"%s\", expected \"%s\"", c, i, got, want);
+    }
+    run_threads(&ctx, g, (const void *[]){X}, Y, sizeof(float) * ny);
+    int64_t bad = 0;
+    while (bad < ny && !memcmp(&Y[bad], &Y0[bad], sizeof *Y)) bad++;
+    ck_assert_msg(bad == ny, "case %zu: output %lld is %.9g under the given schedules, %.9g under the default",
+                  c, (long long)bad, bad < ny ? Y[bad] : 0, bad < ny ? Y0[bad] : 0);
+    ir_graph_free(g);
+  }
+  free(X), free(W1), free(WD), free(W2), free(B), free(Y0), free(Y);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("kernels");
   TCase *tc = tcase_create("depthwise");
@@ -647,6 +785,7 @@ int main(void) {
   tcase_add_test(tc, nchwc_global_pool_blocked);
   tcase_add_test(tc, nchwc_sparse_1x1);
   tcase_add_test(tc, nchwc_rgb_stem_and_maxpool);
+  tcase_add_test(tc, nchwc_given_schedules);
   suite_add_tcase(s, tc);
   return tu_run(s);
 }

@@ -252,16 +252,22 @@ START_TEST(signature_is_stable_and_ignores_the_schedule) {
     gb_node1(g, IR_OP_MAT_MUL, "mm", 2, ins, y);
     gb_output(g, y);
   }
-  cg_kernel_signature(gs[0], 0, s1, sizeof s1);
+  cg_kernel_signature(gs[0], 0, CG_CONV_GEMM, s1, sizeof s1);
   ir_set_attr_string(gs[0], 0, "schedule", S1);
-  cg_kernel_signature(gs[0], 0, s2, sizeof s2);
+  cg_kernel_signature(gs[0], 0, CG_CONV_GEMM, s2, sizeof s2);
   ck_assert_str_eq(s1, s2);
   ck_assert_msg(strstr(s1, "MatMul") && strstr(s1, "f32[4,64]") && strstr(s1, "f32[64,32]:const"),
                 "%s", s1);
   ir_set_attr_int(gs[0], 0, "transA", 1); /* any other attribute is part of it */
-  cg_kernel_signature(gs[0], 0, s2, sizeof s2);
+  cg_kernel_signature(gs[0], 0, CG_CONV_GEMM, s2, sizeof s2);
   ck_assert_str_ne(s1, s2);
-  cg_kernel_signature(gs[1], 0, s3, sizeof s3); /* another K */
+  cg_kernel_signature(gs[1], 0, CG_CONV_GEMM, s3, sizeof s3); /* another K */
+  ck_assert_str_ne(s1, s3);
+  /* the algorithm is part of it: a direct convolution's record is never a
+   * GEMM kernel's, nor the other way round */
+  cg_kernel_signature(gs[0], 0, CG_CONV_DIRECT, s3, sizeof s3);
+  ck_assert_str_ne(s2, s3);
+  ck_assert_msg(strstr(s3, "MatMul/direct "), "%s", s3);
   ck_assert_str_ne(s1, s3);
   ir_graph_free(gs[0]);
   ir_graph_free(gs[1]);

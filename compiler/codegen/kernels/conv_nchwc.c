@@ -307,15 +307,26 @@ void cg_nchwc_sparse_schedule(const cg_target_caps *caps, const cg_nchwc_shape *
   *out = s;
 }
 
-const char *cg_nchwc_schedule_check(const cg_nchwc_shape *sh, const cg_schedule *sc) {
+const char *cg_nchwc_schedule_check(const cg_target_caps *caps, const cg_nchwc_shape *sh,
+                                    const cg_schedule *sc) {
+  /* cg_schedule_check's GEMM rules do not all apply here: mc counts
+   * output rows and mr pixels of one row, so mc need not be a multiple of
+   * mr (the default's often is not: 7 rows per item, tiles of 6 pixels) */
   if (sc->conv != CG_CONV_DIRECT) return "not a direct convolution schedule";
-  if (sc->mr > NCHWC_MAX_MR) return "mr (pixels per tile) above 16";
+  int lanes = caps->vector_bits >= 128 ? caps->vector_bits / 32 : 4;
+  if (sc->lanes != lanes) return "lanes must be the target's vector width in floats";
+  if (sc->mr < 1 || sc->mr > NCHWC_MAX_MR) return "mr (pixels per tile) must be in 1..16";
+  if (sc->nr < sc->lanes || sc->nr % sc->lanes) return "nr must be a positive multiple of lanes";
   if (sc->nr / sc->lanes > NCHWC_MAX_NV) return "nr above 4 vectors";
+  int regs = caps->vector_regs > 0 ? caps->vector_regs : 16;
+  if (sc->mr * (sc->nr / sc->lanes) > 4 * regs) return "register block far larger than the registers";
   if (sh->M % sc->nr) return "nr must divide the output channels";
   int64_t cblk = cg_nchwc_cblk(sh->C, sc->lanes);
-  if (sc->kc % (sh->KH * sh->KW * cblk)) return "kc must be whole channel blocks x taps";
-  if (sc->nc % sc->nr) return "nc must be a multiple of nr";
-  if (sc->unroll < 1 || cblk % sc->unroll) return "unroll must divide the channel block";
+  if (sc->kc < 1 || sc->kc % (sh->KH * sh->KW * cblk)) return "kc must be whole channel blocks x taps";
+  if (sc->mc < 1) return "mc (output rows per item) must be positive";
+  if (sc->nc < sc->nr || sc->nc % sc->nr) return "nc must be a positive multiple of nr";
+  if (sc->unroll < 1 || sc->unroll > 16 || cblk % sc->unroll) return "unroll must divide the channel block";
+  if (sc->par != CG_PAR_MN && sc->par != CG_PAR_NONE) return "par must be mn or none";
   return NULL;
 }
 
@@ -748,7 +759,8 @@ static float *pack_weights(cg_state *s, const float *w, const cg_nchwc_shape *q,
 kiln_status cg_nchwc_emit(cg_state *s, int32_t n, const cg_schedule *sc) {
   nchwc_emit e = {.s = s, .sc = sc, .L = sc->lanes, .nv = sc->nr / sc->lanes};
   cg_nchwc_shape_of(s->g, n, &e.q);
-  const char *bad = cg_nchwc_schedule_check(&e.q, sc);
+  cg_target_caps caps = cg_caps_of(s->target);
+  const char *bad = cg_nchwc_schedule_check(&caps, &e.q, sc);
   if (bad) return cg_unsupported(s, n, "direct convolution schedule: %s", bad);
   const cg_nchwc_shape *q = &e.q;
   ir_value_id x = cg_in(s, n, 0), y = cg_out(s, n, 0);

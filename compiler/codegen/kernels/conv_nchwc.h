@@ -73,9 +73,15 @@ void cg_nchwc_schedule_default(const cg_target_caps *caps, const cg_nchwc_shape 
  * `sparse`): nr = lanes (the skipped runs), one K block, mr the most
  * pixels of a row up to 14. */
 void cg_nchwc_sparse_schedule(const cg_target_caps *caps, const cg_nchwc_shape *sh, cg_schedule *out);
-/* Checks a conv = direct schedule against the problem (nr divides M, kc
- * whole channel blocks); NULL if valid. */
-const char *cg_nchwc_schedule_check(const cg_nchwc_shape *sh, const cg_schedule *sc);
+/* Checks a conv = direct schedule against the target (lanes its vector
+ * width, the register block within the generator's limits) and the
+ * problem (nr divides M, kc whole channel blocks x taps, unroll divides
+ * the channel block, mc >= 1 rows, nc a multiple of nr, par mn or none);
+ * NULL if valid, else a static description of the first problem.  This is
+ * the whole check of a direct schedule: cg_schedule_check's GEMM rules
+ * (mc a multiple of mr) do not apply to it. */
+const char *cg_nchwc_schedule_check(const cg_target_caps *caps, const cg_nchwc_shape *sh,
+                                    const cg_schedule *sc);
 /* One output row of a direct kernel cut into tiles of mr pixels.  The
  * full tiles whose window stays inside the row (input columns ow0*sw -
  * pw .. (ow0 + mr - 1)*sw + span - 1 - pw within [0, W)) are one loop

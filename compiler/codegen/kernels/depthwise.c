@@ -264,11 +264,15 @@ kiln_status cg_depthwise_emit(cg_state *s, int32_t n, const cg_window *win) {
  *       + bias, + residual, activation, in registers; one store per pixel
  *
  * Tiles at a row's ends whose taps fall into the padding are separate
- * code that leaves those products out, as in conv_nchwc.c.  Each output
+ * code that leaves those products out, as in conv_nchwc.c.  The tile
+ * width mr and the rows per item mc are the schedule's (conv=depthwise,
+ * schedule.h): the default policy's, a given one, or a tuned one.  Each output
  * sums its taps in (kh, kw) order whatever the split: bit-identical for
  * every thread count.
  */
-enum { DWB_MAX_MR = 8, DWB_MAX_SPAN = DWB_MAX_MR * DW_MAX_STRIDE + DW_MAX_TAPS };
+/* DWB_MAX_MR bounds what a schedule may ask for (the accumulator array);
+ * the default policy stops at DWB_DEFAULT_MR */
+enum { DWB_MAX_MR = 16, DWB_DEFAULT_MR = 8, DWB_MAX_SPAN = DWB_MAX_MR * DW_MAX_STRIDE + DW_MAX_TAPS };
 
 bool cg_depthwise_blocked_of(const ir_graph *g, ir_node_id n, int lanes) {
   if (g->nodes[n].dead || !cg_depthwise_of(g, n) || lanes < 4) return false;
@@ -353,7 +357,52 @@ static void dwb_row(dwb_emit *e, LLVMValueRef oh) {
   cg_row_tiles(s, e->OW, e->mr, e->W, e->sw, e->pw, e->KW, dwb_row_tile, &r);
 }
 
-kiln_status cg_depthwise_blocked_emit(cg_state *s, int32_t n, const cg_window *win) {
+void cg_depthwise_shape_of(const ir_graph *g, ir_node_id n, cg_dw_shape *sh) {
+  const ir_node *nd = &g->nodes[n];
+  const ir_shape *xs = &g->values[nd->inputs[0]].shape, *ws = &g->values[nd->inputs[1]].shape,
+                 *ys = &g->values[nd->outputs[0]].shape;
+  const int64_t *v;
+  int cnt = ir_attr_ints(g, n, "strides", &v);
+  *sh = (cg_dw_shape){.N = xs->dims[0], .C = xs->dims[1], .OH = ys->dims[2], .OW = ys->dims[3],
+                      .KH = ws->dims[2], .KW = ws->dims[3], .sw = cnt >= 2 ? v[1] : 1};
+}
+
+void cg_depthwise_schedule_default(const cg_target_caps *caps, const cg_dw_shape *sh,
+                                   cg_schedule *out) {
+  cg_schedule s = {.lanes = caps->vector_bits >= 128 ? caps->vector_bits / 32 : 4, .unroll = 1,
+                   .par = CG_PAR_MN, .conv = CG_CONV_DEPTHWISE};
+  s.nr = s.nc = s.lanes;
+  s.kc = sh->KH * sh->KW;
+  /* the register block: mr accumulators, the (mr-1)*sw + KW input vectors
+   * a kernel row of the tile reads and its KW weights in the registers */
+  int regs = caps->vector_regs > 0 ? caps->vector_regs : 16;
+  s.mr = DWB_DEFAULT_MR;
+  while (s.mr > 1 && s.mr + (s.mr - 1) * sh->sw + 2 * sh->KW > regs) s.mr--;
+  /* items: (channel block, image, mc rows), enough of them to share out */
+  int64_t planes = sh->C / s.lanes * sh->N, groups = (16 + planes - 1) / planes;
+  if (groups > sh->OH) groups = sh->OH;
+  if (groups < 1) groups = 1;
+  s.mc = (sh->OH + groups - 1) / groups;
+  *out = s;
+}
+
+const char *cg_depthwise_schedule_check(const cg_target_caps *caps, const cg_dw_shape *sh,
+                                        const cg_schedule *sc) {
+  if (sc->conv != CG_CONV_DEPTHWISE) return "not a depthwise schedule";
+  int lanes = caps->vector_bits >= 128 ? caps->vector_bits / 32 : 4;
+  if (sc->lanes != lanes) return "lanes must be the target's vector width in floats";
+  if (sc->mr < 1 || sc->mr > DWB_MAX_MR) return "mr (pixels per tile) must be in 1..16";
+  if (sh->sw > DW_MAX_STRIDE || (sc->mr - 1) * sh->sw + sh->KW > DWB_MAX_SPAN)
+    return "the tile's window is wider than the kernel handles";
+  if (sc->mc < 1) return "mc (output rows per item) must be positive";
+  if (sc->nr != sc->lanes || sc->nc != sc->lanes) return "nr and nc must be lanes (one channel block)";
+  if (sc->kc != sh->KH * sh->KW) return "kc must be the taps (KH x KW)";
+  if (sc->unroll != 1 || sc->par != CG_PAR_MN) return "unroll must be 1 and par mn";
+  return NULL;
+}
+
+kiln_status cg_depthwise_blocked_emit(cg_state *s, int32_t n, const cg_window *win,
+                                      const cg_schedule *given) {
   ir_value_id x = cg_in(s, n, 0), y = cg_out(s, n, 0);
   const ir_layout *xl = &s->g->values[x].layout, *yl = &s->g->values[y].layout;
   int L = xl->block;
@@ -368,13 +417,19 @@ kiln_status cg_depthwise_blocked_emit(cg_state *s, int32_t n, const cg_window *w
   if (C % L || win->dilation[0] != 1 || win->dilation[1] != 1 || e.sw > DW_MAX_STRIDE ||
       e.KH * e.KW > DW_MAX_TAPS)
     return cg_unsupported(s, n, "blocked depthwise convolution of this shape");
-  /* the register block: mr accumulators, the (mr-1)*sw + KW input vectors
-   * a kernel row of the tile reads and its KW weights in the registers */
   cg_target_caps caps = cg_caps_of(s->target);
-  int regs = caps.vector_regs > 0 ? caps.vector_regs : 16;
-  e.mr = DWB_MAX_MR;
-  while (e.mr > 1 && e.mr + (e.mr - 1) * e.sw + 2 * e.KW > regs) e.mr--;
-  if ((e.mr - 1) * e.sw + e.KW > DWB_MAX_SPAN) return cg_unsupported(s, n, "depthwise window too wide");
+  cg_dw_shape dsh;
+  cg_depthwise_shape_of(s->g, n, &dsh);
+  cg_schedule sc;
+  if (given) {
+    sc = *given;
+  } else {
+    cg_depthwise_schedule_default(&caps, &dsh, &sc);
+  }
+  const char *bad = cg_depthwise_schedule_check(&caps, &dsh, &sc);
+  if (bad) return cg_unsupported(s, n, "blocked depthwise schedule: %s", bad);
+  if (sc.lanes != L) return cg_unsupported(s, n, "blocked depthwise: blocks of %d, the schedule's lanes are %d", L, sc.lanes);
+  e.mr = sc.mr;
 
   cg_activation act;
   int resid_in;
@@ -397,10 +452,8 @@ kiln_status cg_depthwise_blocked_emit(cg_state *s, int32_t n, const cg_window *w
   snprintf(gname, sizeof gname, "const.%s.dw%d", s->g->values[cg_in(s, n, 1)].name, L);
   LLVMValueRef wglob = cg_const_global(s, gname, wp, C * taps * 4);
 
-  /* items: (channel block, image, mc rows), enough of them to share out */
-  int64_t planes = C / L * e.N, groups = (16 + planes - 1) / planes;
-  if (groups > e.OH) groups = e.OH;
-  int64_t mc = (e.OH + groups - 1) / groups, rgroups = (e.OH + mc - 1) / mc;
+  /* items: (channel block, image, mc rows) */
+  int64_t planes = C / L * e.N, mc = sc.mc < e.OH ? sc.mc : e.OH, rgroups = (e.OH + mc - 1) / mc;
   cg_kernel *k = cg_kernel_begin(s, n, planes * rgroups, mc * e.OW * L * taps * 2);
   /* item -> (row group, plane): rows slowest, as the direct convolution
    * orders its items, so a thread keeps its band of rows across layers */

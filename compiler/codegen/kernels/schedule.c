@@ -122,7 +122,9 @@ static const char *const par_names[] = {"mn", "n", "none"};
 char *cg_schedule_format(const cg_schedule *s, char *buf, size_t size) {
   snprintf(buf, size, "mr=%d nr=%d kc=%lld mc=%lld nc=%lld lanes=%d unroll=%d par=%s%s", s->mr,
            s->nr, (long long)s->kc, (long long)s->mc, (long long)s->nc, s->lanes, s->unroll,
-           par_names[s->par], s->conv == CG_CONV_DIRECT ? " conv=direct" : "");
+           par_names[s->par], s->conv == CG_CONV_DIRECT      ? " conv=direct"
+                              : s->conv == CG_CONV_DEPTHWISE ? " conv=depthwise"
+                                                             : "");
   return buf;
 }
 
@@ -153,6 +155,7 @@ bool cg_schedule_parse(const char *text, cg_schedule *out) {
     if (!strcmp(key, "conv")) {
       if (!strcmp(val, "gemm")) s.conv = CG_CONV_GEMM;
       else if (!strcmp(val, "direct")) s.conv = CG_CONV_DIRECT;
+      else if (!strcmp(val, "depthwise")) s.conv = CG_CONV_DEPTHWISE;
       else return false;
       continue;
     }

@@ -20,6 +20,7 @@
  *
  *     mr=12 nr=32 kc=256 mc=96 nc=512 lanes=16 unroll=1 par=mn
  *     mr=7 nr=32 kc=1152 mc=7 nc=64 lanes=16 unroll=1 par=mn conv=direct
+ *     mr=8 nr=16 kc=9 mc=4 nc=16 lanes=16 unroll=1 par=mn conv=depthwise
  */
 #ifndef KILN_CG_SCHEDULE_H
 #define KILN_CG_SCHEDULE_H
@@ -46,6 +47,12 @@ typedef enum {
                      * x nr output channels in registers, kc = input
                      * channels x taps per cache block, mc output rows and
                      * nc output channels per parallel item. */
+  CG_CONV_DEPTHWISE, /* kernels/depthwise.c on blocked activations: mr
+                      * pixels of an output row per tile, mc output rows
+                      * per parallel item; the other fields are fixed by
+                      * the problem (nr = nc = lanes: one channel block,
+                      * kc = the taps, unroll 1, par mn) so that one
+                      * schedule has one spelling. */
 } cg_conv_algo;
 
 typedef struct cg_schedule {
@@ -60,7 +67,7 @@ typedef struct cg_schedule {
   int64_t nc;      /* columns of B per parallel item (a multiple of nr) */
   int unroll;      /* copies of the k-step body per loop iteration */
   cg_par par;
-  cg_conv_algo conv; /* text: `conv=direct` (absent: gemm) */
+  cg_conv_algo conv; /* text: `conv=direct`, `conv=depthwise` (absent: gemm) */
 } cg_schedule;
 
 /* What the default policy needs to know about a GEMM-shaped kernel. */

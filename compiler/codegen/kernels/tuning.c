@@ -288,11 +288,16 @@ static void put_value(sbuf *b, const ir_graph *g, ir_value_id v) {
   if (x->storage == IR_STORAGE_CONST) put(b, ":const");
 }
 
-char *cg_kernel_signature(const ir_graph *g, ir_node_id n, char *buf, size_t size) {
+char *cg_kernel_signature(const ir_graph *g, ir_node_id n, cg_conv_algo algo, char *buf, size_t size) {
   sbuf b = {buf, 0, size};
   buf[0] = 0;
   const ir_node *nd = &g->nodes[n];
-  put(&b, "%s", ir_ops[nd->op].name);
+  /* the algorithm after the op: a convolution whose activations are plain
+   * may run on the GEMM kernel (--conv-layout plain) or on the direct one
+   * (cg_nchwc_plain_pays), and their schedules mean different things.
+   * The GEMM kernel's signature has no suffix, as before there were others. */
+  put(&b, "%s%s", ir_ops[nd->op].name,
+      algo == CG_CONV_DIRECT ? "/direct" : algo == CG_CONV_DEPTHWISE ? "/depthwise" : "");
   for (int i = 0; i < nd->num_inputs; i++) put_value(&b, g, nd->inputs[i]);
   put(&b, " ->");
   for (int i = 0; i < nd->num_outputs; i++) put_value(&b, g, nd->outputs[i]);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "ir.h"
+#include "kernels/schedule.h"
 
 #define CG_TUNING_VERSION 1
 
@@ -59,11 +60,13 @@ void cg_tuning_free(kiln_ctx *ctx, cg_tuning_db *db);
  * else the online cores of this machine). */
 int cg_tuning_threads(int threads);
 
-/* The kernel signature of node n: its op, every input's dtype, shape,
- * layout and whether it is a constant, the outputs' dtypes and shapes, and
- * its attributes (the fused epilogue among them) except `schedule`, as one
- * line.  Weights packed for a schedule read as plain (the packing follows
- * the schedule, it does not select it).  Returns buf. */
-char *cg_kernel_signature(const ir_graph *g, ir_node_id n, char *buf, size_t size);
+/* The kernel signature of node n computed by algorithm algo: its op (with
+ * "/direct" or "/depthwise" for those kernels; nothing for the GEMM
+ * kernel), every input's dtype, shape, layout and whether it is a
+ * constant, the outputs' dtypes and shapes, and its attributes (the fused
+ * epilogue among them) except `schedule`, as one line.  Weights packed for
+ * a schedule read as plain (the packing follows the schedule, it does not
+ * select it).  Returns buf. */
+char *cg_kernel_signature(const ir_graph *g, ir_node_id n, cg_conv_algo algo, char *buf, size_t size);
 
 #endif
