@@ -56,6 +56,45 @@ static bool target_vnni512(const cg_target *t) {
          has_feature(t->features, "avx512bw");
 }
 
+/* The longest thread's share of `items` work items (all `p` units but
+ * the last of each batch, `last`) dealt to T threads, largest first. */
+static double makespan(int64_t per_batch, int64_t batch, double p, double last, int T) {
+  double load[8] = {0};
+  for (int64_t b = 0; b < batch; b++)
+    for (int64_t i = 0; i < per_batch; i++) {
+      int t = 0;
+      for (int u = 1; u < T; u++)
+        if (load[u] < load[t]) t = u;
+      load[t] += i == per_batch - 1 ? last : p;
+    }
+  double m = 0;
+  for (int t = 0; t < T; t++) m = load[t] > m ? load[t] : m;
+  return m;
+}
+
+/* Columns per parallel item: whole panels of nr, at most cap_panels of
+ * them (the block's packed bytes in L2), chosen so the items share out
+ * evenly over 2 and 4 threads.  Column blocks cost nothing to split (each
+ * packs only its own columns), but a block holding the short tail panel
+ * is short: 784 columns in blocks of 3 panels made 5 long items and a
+ * third of one, 82% of two threads busy; blocks of 2 make 8 and a sixth. */
+static int64_t balanced_block(int64_t cols, int64_t nr, int lanes, int64_t cap_panels, int64_t batch) {
+  int64_t full = cols / nr, rem = cols % nr;
+  double tail = rem ? (double)round_up(rem, lanes) / (double)nr : 0, units = (double)full + tail;
+  int64_t panels = full + (rem ? 1 : 0), best_p = 1;
+  double best = 0;
+  for (int64_t p = 1; p <= panels && p <= cap_panels; p++) {
+    int64_t per_batch = ceil_div(panels, p);
+    double last = units - (double)(per_batch - 1) * (double)p, work = units * (double)batch;
+    double imb2 = makespan(per_batch, batch, (double)p, last, 2) * 2 / work;
+    double imb4 = makespan(per_batch, batch, (double)p, last, 4) * 4 / work;
+    /* a little per item: each re-reads the weights (from L2 at best) */
+    double cost = 0.7 * imb2 + 0.3 * imb4 + 0.004 * (double)(per_batch * batch);
+    if (p == 1 || cost <= best) best = cost, best_p = p;
+  }
+  return best_p * nr;
+}
+
 void cg_qgemm_schedule(cg_state *s, int32_t n, int64_t rows, int64_t cols, int64_t K,
                        int64_t batch, cg_schedule *out) {
   cg_schedule sc = {.unroll = 1, .par = CG_PAR_MN};
@@ -70,10 +109,9 @@ void cg_qgemm_schedule(cg_state *s, int32_t n, int64_t rows, int64_t cols, int64
   int64_t K4 = ceil_div(K, 4);
   sc.kc = K4 * 4;
   /* columns: a few blocks per thread, each block's packed bytes in L2 */
-  sc.nc = round_up(ceil_div(cols, 8), sc.nr);
   int64_t cap = (256 * 1024) / (K4 * 4) / sc.nr * sc.nr;
   if (cap < sc.nr) cap = sc.nr;
-  if (sc.nc > cap) sc.nc = cap;
+  sc.nc = balanced_block(cols, sc.nr, sc.lanes, cap / sc.nr, batch);
   int64_t items = batch * ceil_div(cols, sc.nc);
   sc.mc = round_up(rows, sc.mr);
   if (items < 4 && rows >= 2 * sc.mr) {
