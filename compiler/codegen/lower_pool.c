@@ -81,6 +81,89 @@ kiln_status cg_window_init(cg_state *s, int32_t n, const ir_shape *x, const ir_s
   return KILN_OK;
 }
 
+/* MaxPool of a 2-D integer image without Indices and without dilation
+ * (the uint8 activations of an int8 network), separably and in vectors:
+ * per output row, the max over the window's rows, column by column, into
+ * a row of `tmp` bordered with the lowest value, then the max over the
+ * window's columns of that row (stride 2: the even lanes of two vectors).
+ * Integer max is exact and commutative, so the result equals the window
+ * loop's.  The plain loop was 3.4% of ResNet-50 int8 (perf). */
+static bool int_max_pool_2d(cg_state *s, int32_t n, const cg_window *win, ir_dtype dt) {
+  int64_t W = win->in[1], H = win->in[0], OW = win->out[1], OH = win->out[0];
+  int64_t KW = win->kernel[1], sw = win->stride[1], pw = win->pad_begin[1];
+  /* L lanes: the register's, halved while a row is shorter (the last
+   * vector of a row overlaps the one before it) */
+  int eb = (int)ir_dtype_bytes(dt, 1), L = s->target->vector_bits / 8 / eb;
+  while (L > 4 && (OW < L || W < L)) L /= 2;
+  if (L < 4 || OW < L || W < L || win->dilation[0] != 1 || win->dilation[1] != 1 || sw > 2) return false;
+  /* tmp[pw + w] = column max of input column w; borders hold the lowest */
+  int64_t span = (OW - 1) * sw + KW, tmpn = (span > pw + W ? span : pw + W) + 2 * L;
+  LLVMTypeRef et = cg_val_type(s, dt), vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef low = lowest(s, dt), vlow = cg_splat(s, low, (unsigned)L);
+  bool sgn = ir_dtypes[dt].is_signed;
+  int64_t planes = cg_shape(s, cg_in(s, n, 0))->dims[0] * cg_shape(s, cg_in(s, n, 0))->dims[1];
+  cg_kernel_scratch(s, planes * tmpn * eb);
+  cg_kernel *k = cg_kernel_begin(s, n, planes, OH * OW * win->kernel[0] * KW);
+  cg_loop item = cg_for(s, k->begin, k->end);
+  LLVMValueRef tmp = cg_gep(s, dt, k->scratch, cg_mulc(s, item.i, tmpn));
+  LLVMValueRef xbase = cg_mulc(s, item.i, H * W), ybase = cg_mulc(s, item.i, OH * OW);
+  cg_loop f = cg_for_n(s, tmpn); /* the borders (the middle is rewritten per row) */
+  cg_store(s, dt, tmp, f.i, low);
+  cg_end(s, &f);
+  cg_loop oh = cg_for_n(s, OH);
+  LLVMValueRef base = cg_addc(s, cg_mulc(s, oh.i, win->stride[0]), -win->pad_begin[0]), khlo, khhi;
+  cg_valid_range(s, base, 1, win->kernel[0], 0, H, &khlo, &khhi);
+  LLVMValueRef r0 = cg_add(s, xbase, cg_mulc(s, cg_add(s, base, khlo), W));
+  LLVMValueRef rows = cg_sub(s, khhi, khlo);
+  /* column maxima: whole vectors, then the last L columns again (W >= L) */
+  int64_t nvec = W / L;
+  for (int part = 0; part < 2; part++) {
+    if (part == 1 && W % L == 0) break;
+    cg_loop c = part ? cg_for(s, cg_i64(s, 0), cg_i64(s, 1)) : cg_for_n(s, nvec);
+    LLVMValueRef w0 = part ? cg_i64(s, W - L) : cg_mulc(s, c.i, L);
+    LLVMValueRef acc = cg_var(s, vt, vlow);
+    cg_loop r = cg_for(s, cg_i64(s, 0), rows);
+    LLVMValueRef at = cg_add(s, cg_add(s, r0, cg_mulc(s, r.i, W)), w0);
+    LLVMValueRef v = LLVMBuildLoad2(s->b, vt, cg_gep(s, dt, k->in[0], at), "");
+    LLVMSetAlignment(v, (unsigned)eb);
+    LLVMValueRef a = cg_get(s, vt, acc);
+    cg_set(s, acc, LLVMBuildSelect(s->b, LLVMBuildICmp(s->b, sgn ? LLVMIntSGT : LLVMIntUGT, v, a, ""), v, a, ""));
+    cg_end(s, &r);
+    LLVMValueRef st = LLVMBuildStore(s->b, cg_get(s, vt, acc), cg_gep(s, dt, tmp, cg_addc(s, w0, pw)));
+    LLVMSetAlignment(st, (unsigned)eb);
+    cg_end(s, &c);
+  }
+  /* row maxima over KW columns of tmp, L outputs at a time, the last L again */
+  LLVMValueRef even[64];
+  for (int l = 0; l < L; l++) even[l] = cg_i32(s, 2 * l);
+  LLVMTypeRef wt = LLVMVectorType(et, (unsigned)(2 * L));
+  for (int part = 0; part < 2; part++) {
+    if (part == 1 && OW % L == 0) break;
+    cg_loop c = part ? cg_for(s, cg_i64(s, 0), cg_i64(s, 1)) : cg_for_n(s, OW / L);
+    LLVMValueRef o0 = part ? cg_i64(s, OW - L) : cg_mulc(s, c.i, L);
+    LLVMValueRef acc = vlow;
+    for (int64_t kw = 0; kw < KW; kw++) {
+      LLVMValueRef at = cg_addc(s, cg_mulc(s, o0, sw), kw), v;
+      if (sw == 1) {
+        v = LLVMBuildLoad2(s->b, vt, cg_gep(s, dt, tmp, at), "");
+      } else {
+        v = LLVMBuildLoad2(s->b, wt, cg_gep(s, dt, tmp, at), "");
+        LLVMSetAlignment(v, (unsigned)eb);
+        v = LLVMBuildShuffleVector(s->b, v, LLVMGetPoison(wt), LLVMConstVector(even, (unsigned)L), "");
+      }
+      if (sw == 1) LLVMSetAlignment(v, (unsigned)eb);
+      acc = LLVMBuildSelect(s->b, LLVMBuildICmp(s->b, sgn ? LLVMIntSGT : LLVMIntUGT, v, acc, ""), v, acc, "");
+    }
+    LLVMValueRef st = LLVMBuildStore(s->b, acc, cg_gep(s, dt, k->out[0], cg_add(s, ybase, cg_add(s, cg_mulc(s, oh.i, OW), o0))));
+    LLVMSetAlignment(st, (unsigned)eb);
+    cg_end(s, &c);
+  }
+  cg_end(s, &oh);
+  cg_end(s, &item);
+  cg_kernel_end(s, k);
+  return true;
+}
+
 kiln_status lower_pool(cg_state *s, int32_t n) {
   static const ir_dtype ok[] = {IR_F32, IR_F64, IR_F16, IR_BF16, IR_I8, IR_U8, IR_I16, IR_U16,
                                 IR_I32, IR_U32, IR_I64, IR_U64, IR_UNDEFINED}; /* I64: indices */
@@ -100,6 +183,9 @@ kiln_status lower_pool(cg_state *s, int32_t n) {
   st = cg_window_init(s, n, xs, cg_shape(s, y), NULL, &win);
   if (st) return st;
   int nsp = win.nsp;
+  if (is_max && ind < 0 && nsp == 2 && !ir_dtypes[dt].is_float && ir_dtype_bytes(dt, 1) <= 4 &&
+      int_max_pool_2d(s, n, &win, dt))
+    return KILN_OK;
   bool include_pad = ir_attr_int_or(s->g, n, "count_include_pad", 0);
   int64_t in_plane = cg_prod(win.in, 0, nsp), out_plane = cg_prod(win.out, 0, nsp);
   int64_t in_str[KILN_MAX_RANK];

@@ -345,6 +345,70 @@ START_TEST(softmax_half_precision) {
 }
 END_TEST
 
+
+/* The vector path of integer MaxPool (lower_pool.c int_max_pool_2d):
+ * uint8, int8 and int16 images, kernels 1..3 (and 7), strides 1 and 2,
+ * pads on every side, ceil_mode windows past the edge, rows wider and
+ * narrower than a vector (the last vector overlapping), random values
+ * including both ends of each type, against a C window loop; 1 vs 3
+ * threads bit for bit. */
+static void check_int_maxpool(ir_dtype dt, int C, int H, int W, int K, int S, int pb, int pe, bool ceil) {
+  kiln_ctx ctx;
+  tu_ctx(&ctx);
+  int OH = (H + pb + pe - K + (ceil ? S - 1 : 0)) / S + 1, OW = (W + pb + pe - K + (ceil ? S - 1 : 0)) / S + 1;
+  if (ceil && (OH - 1) * S >= H + pb) OH--; /* ONNX: the last window starts inside */
+  if (ceil && (OW - 1) * S >= W + pb) OW--;
+  ir_graph *g = ir_graph_new(&ctx, "ipool");
+  ir_value_id x = ct_val(g, "x", dt, SHAPE(2, C, H, W)), y = ct_val(g, "y", dt, SHAPE(2, C, OH, OW));
+  ir_node_id n = ct_node(g, IR_OP_MAX_POOL, 1, &x, y);
+  ir_set_attr_ints(g, n, "kernel_shape", (int64_t[]){K, K}, 2);
+  ir_set_attr_ints(g, n, "strides", (int64_t[]){S, S}, 2);
+  ir_set_attr_ints(g, n, "pads", (int64_t[]){pb, pb, pe, pe}, 4);
+  if (ceil) ir_set_attr_int(g, n, "ceil_mode", 1);
+  ct_io(g, 1, &x, 1, &y);
+  cg_jit *j = ct_jit(&ctx, g);
+  int eb = dt == IR_I16 ? 2 : 1;
+  int64_t nx = 2LL * C * H * W, ny = 2LL * C * OH * OW;
+  uint8_t *xb = malloc((size_t)(nx * eb)), *y1 = malloc((size_t)(ny * eb)), *y3 = malloc((size_t)(ny * eb));
+  uint32_t r = 7u + (uint32_t)(H * 31 + W * 7 + K + S * 3);
+  for (int64_t i = 0; i < nx * eb; i++) xb[i] = (uint8_t)((r = r * 1664525u + 1013904223u) >> 24);
+  xb[0] = 0, xb[nx * eb - 1] = 255;
+  ck_assert_int_eq(ct_run(cg_jit_model(j), (const void *[]){xb}, (void *[]){y1}, 1), KILN_OK);
+  ck_assert_int_eq(ct_run(cg_jit_model(j), (const void *[]){xb}, (void *[]){y3}, 3), KILN_OK);
+  ck_assert(!memcmp(y1, y3, (size_t)(ny * eb)));
+  for (int64_t p = 0; p < 2LL * C; p++)
+    for (int oh = 0; oh < OH; oh++)
+      for (int ow = 0; ow < OW; ow++) {
+        long best = dt == IR_U8 ? 0 : dt == IR_I8 ? -128 : -32768;
+        for (int kh = 0; kh < K; kh++)
+          for (int kw = 0; kw < K; kw++) {
+            int h = oh * S - pb + kh, w = ow * S - pb + kw;
+            if (h < 0 || h >= H || w < 0 || w >= W) continue;
+            int64_t f = (p * H + h) * W + w;
+            long v = dt == IR_U8 ? xb[f] : dt == IR_I8 ? (int8_t)xb[f] : ((int16_t *)(void *)xb)[f];
+            if (v > best) best = v;
+          }
+        int64_t o = (p * OH + oh) * OW + ow;
+        long got = dt == IR_U8 ? y1[o] : dt == IR_I8 ? (int8_t)y1[o] : ((int16_t *)(void *)y1)[o];
+        ck_assert_msg(got == best, "%s %dx%d k%d s%d pads %d,%d%s: y[%lld,%d,%d] = %ld, want %ld",
+                      ir_dtype_name(dt), H, W, K, S, pb, pe, ceil ? " ceil" : "", (long long)p, oh, ow, got, best);
+      }
+  cg_jit_free(j);
+  ir_graph_free(g);
+  free(xb), free(y1), free(y3);
+}
+
+START_TEST(maxpool_integer_vectors) {
+  check_int_maxpool(IR_U8, 3, 112, 112, 3, 2, 1, 1, false); /* ResNet's stem pool */
+  check_int_maxpool(IR_U8, 2, 9, 70, 3, 1, 1, 1, false);
+  check_int_maxpool(IR_U8, 2, 8, 131, 2, 2, 0, 0, true);
+  check_int_maxpool(IR_I8, 2, 11, 40, 3, 2, 0, 1, true);
+  check_int_maxpool(IR_I8, 1, 5, 5, 5, 1, 2, 2, false);
+  check_int_maxpool(IR_I16, 2, 6, 37, 7, 2, 3, 3, false);
+  check_int_maxpool(IR_U8, 1, 17, 66, 1, 1, 0, 0, false);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("codegen_dtypes");
   TCase *tc = tcase_create("dtypes");
@@ -354,6 +418,7 @@ int main(void) {
   tcase_add_test(tc, half_types_compute_in_f32_and_round_once);
   tcase_add_test(tc, pow_with_integer_base);
   tcase_add_test(tc, maxpool_integers_and_column_major_indices);
+  tcase_add_test(tc, maxpool_integer_vectors);
   tcase_add_test(tc, data_dependent_shapes_refused_by_name);
   tcase_add_test(tc, matmul_gemm_integer_and_half);
   tcase_add_test(tc, softmax_half_precision);
