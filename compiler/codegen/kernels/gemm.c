@@ -308,6 +308,50 @@ static void row_tiles(gemm_emit *e, LLVMValueRef m0, LLVMValueRef m1, LLVMValueR
   }
 }
 
+/* All column tiles of the item's block [n0, n1) for one row tile of mr
+ * rows at `row`: full nr tiles, then the static remainder columns if the
+ * block holds the end of N. */
+static void col_tiles(gemm_emit *e, LLVMValueRef row, int mr, LLVMValueRef n0, LLVMValueRef n1) {
+  cg_state *s = e->s;
+  int nr = e->sc->nr, lanes = e->sc->lanes;
+  int64_t N = e->g->N, nfull = N / nr * nr;
+  LLVMValueRef fend = cg_min(s, n1, cg_i64(s, nfull));
+  LLVMValueRef ntiles = cg_divc(s, cg_max(s, cg_sub(s, fend, n0), cg_i64(s, 0)), nr);
+  cg_loop jt = cg_for(s, cg_i64(s, 0), ntiles);
+  micro_tile(e, row, cg_add(s, n0, cg_mulc(s, jt.i, nr)), mr, nr / lanes, lanes);
+  cg_end(s, &jt);
+  if (N % nr) {
+    int rem = (int)(N % nr);
+    int nv = (rem + lanes - 1) / lanes, valid = rem - (nv - 1) * lanes;
+    cg_loop tail = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSGT, n1, cg_i64(s, nfull), ""));
+    micro_tile(e, row, cg_i64(s, nfull), mr, nv, valid);
+    cg_end_if(s, &tail);
+  }
+}
+
+/* The sparse B form's order: row tiles outside, the block's column tiles
+ * inside.  Each kept k of a panel reads A at mr rows, a cache line each;
+ * walking the panels under one row tile keeps that tile of A (mr x kc) in
+ * L1 while the compacted panels of the block (a tenth of a dense block at
+ * 90% sparsity) stream, where the dense order would bring the whole
+ * M x kc block of A from L2 for every panel. */
+static void row_tiles_outer(gemm_emit *e, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0,
+                            LLVMValueRef n1) {
+  cg_state *s = e->s;
+  int mr = e->sc->mr;
+  int64_t M = e->g->M, mfull = M / mr * mr;
+  LLVMValueRef fend = cg_min(s, m1, cg_i64(s, mfull));
+  LLVMValueRef ntiles = cg_divc(s, cg_max(s, cg_sub(s, fend, m0), cg_i64(s, 0)), mr);
+  cg_loop t = cg_for(s, cg_i64(s, 0), ntiles);
+  col_tiles(e, cg_add(s, m0, cg_mulc(s, t.i, mr)), mr, n0, n1);
+  cg_end(s, &t);
+  if (M % mr) {
+    cg_loop tail = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSGT, m1, cg_i64(s, mfull), ""));
+    col_tiles(e, cg_i64(s, mfull), (int)(M % mr), n0, n1);
+    cg_end_if(s, &tail);
+  }
+}
+
 cg_loop cg_im2col_rows(cg_state *s, const cg_im2col *q, LLVMValueRef n0, LLVMValueRef n1,
                        LLVMValueRef ihb, LLVMValueRef iwb, cg_im2col_span *sp) {
   /* output rows touched by [n0, n1) */
@@ -541,19 +585,25 @@ kiln_status cg_gemm_emit(cg_state *s, int32_t n, const cg_gemm *g, const cg_sche
   e.last = LLVMBuildICmp(s->b, LLVMIntEQ, pc.i, cg_i64(s, nk - 1), "last");
   if (g->b_kind == CG_OPND_IM2COL) im2col_block(&e, n1);
 
-  int nr = sc->nr, lanes = sc->lanes, nvf = nr / lanes;
-  int64_t nfull = g->N / nr * nr;
-  LLVMValueRef fend = cg_min(s, n1, cg_i64(s, nfull));
-  LLVMValueRef ntiles = cg_divc(s, cg_max(s, cg_sub(s, fend, n0), cg_i64(s, 0)), nr);
-  cg_loop jt = cg_for(s, cg_i64(s, 0), ntiles);
-  row_tiles(&e, m0, m1, cg_add(s, n0, cg_mulc(s, jt.i, nr)), nvf, lanes);
-  cg_end(s, &jt);
-  if (g->N % nr) {
-    int rem = (int)(g->N % nr);
-    int nv = (rem + lanes - 1) / lanes, valid = rem - (nv - 1) * lanes;
-    cg_loop tail = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSGT, n1, cg_i64(s, nfull), ""));
-    row_tiles(&e, m0, m1, cg_i64(s, nfull), nv, valid);
-    cg_end_if(s, &tail);
+  /* the tiles of the block: the sparse B form walks row tiles outside
+   * (row_tiles_outer), the dense kernel column tiles outside */
+  if (g->b_skip_zero_rows) {
+    row_tiles_outer(&e, m0, m1, n0, n1);
+  } else {
+    int nr = sc->nr, lanes = sc->lanes, nvf = nr / lanes;
+    int64_t nfull = g->N / nr * nr;
+    LLVMValueRef fend = cg_min(s, n1, cg_i64(s, nfull));
+    LLVMValueRef ntiles = cg_divc(s, cg_max(s, cg_sub(s, fend, n0), cg_i64(s, 0)), nr);
+    cg_loop jt = cg_for(s, cg_i64(s, 0), ntiles);
+    row_tiles(&e, m0, m1, cg_add(s, n0, cg_mulc(s, jt.i, nr)), nvf, lanes);
+    cg_end(s, &jt);
+    if (g->N % nr) {
+      int rem = (int)(g->N % nr);
+      int nv = (rem + lanes - 1) / lanes, valid = rem - (nv - 1) * lanes;
+      cg_loop tail = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSGT, n1, cg_i64(s, nfull), ""));
+      row_tiles(&e, m0, m1, cg_i64(s, nfull), nv, valid);
+      cg_end_if(s, &tail);
+    }
   }
   cg_end(s, &pc);
   cg_end(s, &jbl);
