@@ -28,6 +28,12 @@
  * Every output element is summed over k = 0..K-1 in order within each kc
  * block, blocks in order, whatever the parallel split: the thread count
  * never changes a result.
+ *
+ * Sparse weights (docs/sparsity.md) change only the k loop of the micro-
+ * kernel: compacted panels leave out all-zero rows (b_skip_zero_rows,
+ * a_skip_zero_rows), and the N:M form (b_nm_group) steps over groups of
+ * M k's with each column's nonzeros and a lane permute of A.  The sparse B
+ * forms walk row tiles outside the column tiles (row_tiles_outer).
  */
 #include "kernels/gemm.h"
 
