@@ -128,6 +128,7 @@ kiln_status pass_detect_sparsity(kiln_ctx *ctx, kiln_graph *g, const kiln_option
   /* the report names the kernel reorder-layout's cost model will choose
    * (the same test, cg_sparse_row_density, at the target's vector width) */
   int lanes = 0;
+  bool nm_target = false;
   if (report) {
     cg_target t;
     kiln_status st = cg_target_init(ctx, &t, opt->target, opt->cpu, opt->opt_level);
@@ -136,6 +137,7 @@ kiln_status pass_detect_sparsity(kiln_ctx *ctx, kiln_graph *g, const kiln_option
       return st;
     }
     cg_target_caps caps = cg_caps_of(&t);
+    nm_target = cg_sparse_nm_target(&t);
     cg_target_dispose(&t);
     lanes = caps.vector_bits >= 64 ? caps.vector_bits / 32 : 4;
   }
@@ -187,8 +189,15 @@ kiln_status pass_detect_sparsity(kiln_ctx *ctx, kiln_graph *g, const kiln_option
       double runs = opt->sparse_off || !conv ? -1 : cg_sparse_direct_density(g, n, lanes);
       bool direct = runs >= 0 && runs <= CG_SPARSE_DIRECT_MAX_DENSITY;
       if (direct) sparse = true, rows = runs;
+      /* N:M weights: the N:M form when its slots per group pay (nm_schedule) */
+      int group = 0, slots = 0;
+      double nm = opt->sparse_off || conv || sparse || !nm_target || lanes != 16
+                      ? -1 : cg_sparse_nm_density(g, n, lanes, &group, &slots);
+      if (nm >= 0 && nm <= CG_SPARSE_NM_MAX_DENSITY) sparse = true, rows = 2 * nm;
       char kernel[96];
-      if (!sparse)
+      if (sparse && group)
+        snprintf(kernel, sizeof kernel, "sparse N:M (%d of every %d k per column)", slots, group);
+      else if (!sparse)
         snprintf(kernel, sizeof kernel, "dense GEMM");
       else if (direct)
         snprintf(kernel, sizeof kernel, "sparse direct, blocked chain (%.0f%% of %dx1 runs kept)",
@@ -207,8 +216,10 @@ kiln_status pass_detect_sparsity(kiln_ctx *ctx, kiln_graph *g, const kiln_option
     fprintf(report, "\nThe sparse GEMM skips the all-zero rows of %d weights of a MatMul or Gemm "
             "weight, and the all-zero runs of 8 output channels at one input channel of a 1x1 "
             "convolution; the direct kernel's sparse form skips the runs of %d output channels "
-            "of a 1x1 convolution whose activations are blocked. The estimated gain is 1 / the "
-            "fraction kept (the work left out). "
+            "of a 1x1 convolution whose activations are blocked; the N:M form (AVX-512) keeps "
+            "each column's nonzeros per group of M k and issues a permute and an FMA for each, "
+            "taken when at most a quarter of each group is kept. The estimated gain is 1 / the "
+            "fraction kept (the work left out; for N:M, 1 / twice the fraction: the permutes). "
             "Other convolutions run the dense kernel. The FLOP bound is what skipping every zero "
             "could at most save.\n", lanes, lanes);
     if (fclose(report)) {

@@ -163,8 +163,10 @@ static void tuned_schedule(kiln_ctx *ctx, tuning_use *tu, const cg_target_caps *
  * block the generator and the registers allow.  Otherwise the default
  * dense schedule stays: a pruned layer is never given the slower kernel
  * by this model. */
+static bool nm_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *caps, cg_schedule *sc);
+
 static bool sparse_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *caps,
-                            cg_schedule *sc) {
+                            bool nm_target, cg_schedule *sc) {
   int lanes = sc->lanes;
   if (g->nodes[n].op == IR_OP_CONV || g->nodes[n].op == IR_OP_FUSED_CONV) {
     /* a 1x1 convolution's weight is A: runs of mr = 8 output channels at
@@ -183,7 +185,7 @@ static bool sparse_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *cap
     return true;
   }
   double rows = cg_sparse_row_density(g, n, lanes);
-  if (rows < 0 || rows > CG_SPARSE_MAX_ROW_DENSITY) return false;
+  if (rows < 0 || rows > CG_SPARSE_MAX_ROW_DENSITY) return nm_target && nm_schedule(g, n, caps, sc);
   cg_schedule t = *sc;
   t.nr = lanes;
   t.mr = caps->vector_regs - 2 < 16 ? caps->vector_regs - 2 : 16; /* + a B vector, a broadcast */
@@ -193,6 +195,31 @@ static bool sparse_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *cap
   if (cg_schedule_check(caps, &t)) return false;
   *sc = t;
   ir_set_attr_int(g, n, "sparse", 1);
+  return true;
+}
+
+/* N:M weights (2:4, 4:8) on a target with the lane permutes
+ * (cg_sparse_nm_target): the N:M form when its slots per group of M are
+ * at most CG_SPARSE_NM_MAX_DENSITY of M.  Panels one vector wide, the
+ * tallest register block that leaves room for a step's weight and index
+ * vectors, a broadcast and a permuted copy, and K blocks of whole groups.
+ * Otherwise the dense schedule stays. */
+static bool nm_schedule(ir_graph *g, ir_node_id n, const cg_target_caps *caps, cg_schedule *sc) {
+  int group, slots;
+  double d = cg_sparse_nm_density(g, n, sc->lanes, &group, &slots);
+  if (d < 0 || d > CG_SPARSE_NM_MAX_DENSITY || sc->lanes != 16) return false;
+  cg_schedule t = *sc;
+  t.nr = t.lanes;
+  t.mr = caps->vector_regs - 2 * slots - 2;
+  t.mr = t.mr < 16 ? t.mr : 16;
+  if (t.mr < 4) return false;
+  t.kc = t.kc / group * group;
+  if (t.kc < group) t.kc = group;
+  t.mc = (t.mc + t.mr - 1) / t.mr * t.mr;
+  t.nc = (t.nc + t.nr - 1) / t.nr * t.nr;
+  if (cg_schedule_check(caps, &t)) return false;
+  *sc = t;
+  ir_set_attr_int(g, n, "sparse_nm", group);
   return true;
 }
 
@@ -282,6 +309,7 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
   int kernels = 0;
   int lanes = caps.vector_bits >= 128 ? caps.vector_bits / 32 : 0;
   if (lanes && !opt->conv_plain) cg_nchwc_plan(g, lanes, !opt->sparse_off);
+  bool nm_target = cg_sparse_nm_target(&t);
   int32_t count = g->num_nodes;
   for (ir_node_id n = 0; n < count; n++) {
     if (g->nodes[n].dead) continue;
@@ -299,11 +327,12 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
     cg_schedule_default(&caps, &sh, &sc);
     const char *given = ir_attr_string_or(g, n, "schedule", NULL), *source = "default";
     char source_buf[192];
-    if (!given && !opt->sparse_off && sparse_schedule(g, n, &caps, &sc)) source = "sparse";
+    if (!given && !opt->sparse_off && sparse_schedule(g, n, &caps, nm_target, &sc))
+      source = ir_attr_int_or(g, n, "sparse_nm", 0) ? "sparse n:m" : "sparse";
     /* (a sparse kernel keeps the cost model's schedule: kiln tune does not
      * search it yet) */
     if (!given_schedule(ctx, &caps, g, n, CG_CONV_GEMM, given, &sc, &source) && tup &&
-        strcmp(source, "sparse"))
+        strncmp(source, "sparse", 6))
       tuned_schedule(ctx, tup, &caps, g, n, CG_CONV_GEMM, &sc, &source, source_buf, sizeof source_buf);
     char text[160];
     ir_set_attr_string(g, n, "schedule", cg_schedule_format(&sc, text, sizeof text));

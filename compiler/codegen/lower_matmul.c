@@ -123,6 +123,7 @@ kiln_status lower_matmul(cg_state *s, int32_t n) {
       memcpy(g.b_bstr, bstr, sizeof bstr);
       /* reorder-layout's cost model chose the sparse form (docs/sparsity.md) */
       g.b_skip_zero_rows = ir_attr_int_or(s->g, n, "sparse", 0) != 0;
+      g.b_nm_group = (int)ir_attr_int_or(s->g, n, "sparse_nm", 0);
     } else {
       g.b_kind = CG_OPND_STRIDED, g.b_in = 1, g.b_rs = N;
       for (int d = 0; d < batch.rank; d++) g.b_bstr[d] = bstr[d] * K * N;

@@ -28,6 +28,12 @@
  * Every output element is summed over k = 0..K-1 in order within each kc
  * block, blocks in order, whatever the parallel split: the thread count
  * never changes a result.
+ *
+ * Sparse weights (docs/sparsity.md) change only the k loop of the micro-
+ * kernel: compacted panels leave out all-zero rows (b_skip_zero_rows,
+ * a_skip_zero_rows), and the N:M form (b_nm_group) steps over groups of
+ * M k's with each column's nonzeros and a lane permute of A.  The sparse B
+ * forms walk row tiles outside the column tiles (row_tiles_outer).
  */
 #include "kernels/gemm.h"
 
@@ -36,6 +42,10 @@
 #include <string.h>
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* The N:M form keeps its slots' weight and index vectors of one step in
+ * registers: at most this many of each (slots x vectors of the tile). */
+enum { CG_NM_MAX_VECS = 16 };
 
 /* Marks the loop whose latch block is `latch` as not to be unrolled or
  * vectorized by LLVM: the micro-kernel's k loop is already vector code
@@ -113,6 +123,10 @@ typedef struct gemm_emit {
   LLVMValueRef abatch;       /* A's batch index */
   int64_t npanels, nkb;
   bool a_sparse;             /* a_skip_zero_rows: the lists are A's (boffs, bkidx name them) */
+  /* the N:M form: b holds, per (batch, panel, group of nm k's), nm_slots
+   * vectors of weights per vector of the panel, and bkidx as many vectors
+   * of their k within the group (i32 lanes) */
+  int nm, nm_slots;
 } gemm_emit;
 
 static LLVMValueRef ld_f32(gemm_emit *e, LLVMValueRef base, LLVMValueRef idx) {
@@ -194,43 +208,18 @@ static LLVMValueRef epilogue(gemm_emit *e, LLVMValueRef acc, LLVMValueRef row, L
   return acc;
 }
 
-/* One mr x (nv vectors) tile at (row, col); `valid` lanes of the last vector. */
-static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr, int nv, int valid) {
+/* The k loop of one tile: every k of the K block in order, or, for
+ * sparse weights, the k of the panel's nonzero rows (mr weights of A, or
+ * nr of B, at one k) in this K block, ascending: the same sums as the
+ * dense loop less terms that add a zero product.  Row t of a compacted
+ * panel is step t of the loop; the other operand is read at that row's k. */
+static void dense_steps(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr, int nv,
+                        int valid, LLVMValueRef *acc) {
   cg_state *s = e->s;
   const cg_gemm *g = e->g;
   int lanes = e->sc->lanes;
-  enum { MAXACC = 64 };
-  LLVMValueRef acc[MAXACC];
-  LLVMValueRef crow[16];
-  for (int i = 0; i < mr; i++)
-    crow[i] = cg_add(s, e->c_off, cg_add(s, cg_mulc(s, cg_addc(s, row, i), g->ldc), col));
-  for (int i = 0; i < mr * nv; i++) acc[i] = cg_var(s, e->vt, LLVMConstNull(e->vt));
-  /* A residual is the sums' starting value: each element of it is read
-   * before the same element of C is first written, by the same thread,
-   * so plan-memory may give C the residual's bytes. */
-  if (e->resid) {
-    cg_loop init = cg_if(s, e->first);
-    for (int i = 0; i < mr; i++)
-      for (int v = 0; v < nv; v++)
-        cg_set(s, acc[i * nv + v],
-               ld_vec(e, e->resid, cg_addc(s, crow[i], v * lanes), v == nv - 1 ? valid : lanes, 4));
-    cg_end_if(s, &init);
-  }
-  /* later K blocks continue the sums already in C */
-  cg_loop again = cg_if(s, LLVMBuildNot(s->b, e->first, ""));
-  for (int i = 0; i < mr; i++)
-    for (int v = 0; v < nv; v++)
-      cg_set(s, acc[i * nv + v],
-             ld_vec(e, e->c, cg_addc(s, crow[i], v * lanes), v == nv - 1 ? valid : lanes, 4));
-  cg_end_if(s, &again);
-
   unsigned balign = g->b_kind == CG_OPND_STRIDED ? 4 : (unsigned)(lanes * 4 > 64 ? 64 : lanes * 4);
   LLVMValueRef bv[8];
-  /* The k loop: every k of the block in order, or, for sparse weights,
-   * the k of the panel's nonzero rows (mr weights of A, or nr of B, at one
-   * k) in this K block, ascending: the same sums as the dense loop less
-   * terms that add a zero product.  Row t of a compacted panel is step t
-   * of the loop; the other operand is read at that row's k. */
   bool sparse = e->a_sparse || g->b_skip_zero_rows;
   cg_loop kl;
   LLVMValueRef kk;
@@ -273,6 +262,104 @@ static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr,
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(s->b);
   cg_end(s, &kl);
   cg_keep_loop(s, latch);
+}
+
+/* One lane permute of x by the i32 lanes of idx: vpermilps (within each
+ * 128-bit lane) when the groups are 4 or 2 wide, vpermps (across the
+ * register) when they are wider; both read the group from the copy of it
+ * that the lane's own position sees. */
+static LLVMValueRef permute(gemm_emit *e, LLVMValueRef x, LLVMValueRef idx) {
+  cg_state *s = e->s;
+  const char *name = e->nm <= 4 ? "llvm.x86.avx512.vpermilvar.ps.512" : "llvm.x86.avx512.permvar.sf.512";
+  LLVMTypeRef vi = LLVMVectorType(s->t_i32, (unsigned)e->sc->lanes);
+  LLVMTypeRef params[2] = {e->vt, vi};
+  LLVMTypeRef ft = LLVMFunctionType(e->vt, params, 2, 0);
+  LLVMValueRef fn = LLVMGetNamedFunction(s->m, name);
+  if (!fn) fn = LLVMAddFunction(s->m, name, ft);
+  LLVMValueRef args[2] = {x, idx};
+  return LLVMBuildCall2(s->b, ft, fn, args, 2, "");
+}
+
+/* The N:M form's k loop: one step per group of nm k's of the K block.  A
+ * step loads, per vector of the tile, its nm_slots weight vectors and
+ * their index vectors (shared by the mr rows); per row it broadcasts the
+ * row's nm A values of the group to every group-wide slice of a register
+ * (one load), and per slot permutes them so that each lane holds the A
+ * value its weight multiplies, then one FMA.  A lane's slots hold its
+ * nonzero weights in ascending k (unused slots weight 0), so each element
+ * sums the dense kernel's nonzero products in the dense order. */
+static void nm_steps(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr, int nv,
+                     LLVMValueRef *acc) {
+  cg_state *s = e->s;
+  const cg_gemm *g = e->g;
+  int lanes = e->sc->lanes, m = e->nm, S = e->nm_slots;
+  int64_t groups = g->K / m, nr = e->sc->nr;
+  LLVMTypeRef vi = LLVMVectorType(s->t_i32, (unsigned)lanes), gt = LLVMVectorType(s->t_f32, (unsigned)m);
+  LLVMValueRef panel = cg_add(s, cg_mulc(s, e->bbatch, e->npanels), cg_divc(s, col, nr));
+  LLVMValueRef g0 = cg_add(s, cg_mulc(s, panel, groups), cg_mulc(s, e->pcb, e->sc->kc / m));
+  cg_loop kl = cg_for(s, cg_i64(s, 0), cg_divc(s, e->kcb, m));
+  LLVMValueRef base = cg_mulc(s, cg_add(s, g0, kl.i), S * nr);
+  LLVMValueRef wv[CG_NM_MAX_VECS], iv[CG_NM_MAX_VECS];
+  for (int t = 0; t < S; t++)
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef at = cg_addc(s, base, t * nr + v * lanes);
+      wv[t * nv + v] = ld_vec(e, e->b, at, lanes, 4);
+      LLVMValueRef ip = cg_gep(s, IR_I32, e->bkidx, at);
+      iv[t * nv + v] = LLVMBuildLoad2(s->b, vi, ip, "");
+      LLVMSetAlignment(iv[t * nv + v], 4);
+    }
+  LLVMValueRef mask[16];
+  for (int l = 0; l < lanes; l++) mask[l] = cg_i32(s, l % m);
+  LLVMValueRef kk = cg_mulc(s, kl.i, m);
+  for (int i = 0; i < mr; i++) {
+    LLVMValueRef ga = LLVMBuildLoad2(s->b, gt, cg_gep(s, IR_F32, e->a, a_index(e, row, i, kk)), "");
+    LLVMSetAlignment(ga, 4);
+    LLVMValueRef av = LLVMBuildShuffleVector(s->b, ga, LLVMGetPoison(gt), LLVMConstVector(mask, (unsigned)lanes), "");
+    for (int v = 0; v < nv; v++)
+      for (int t = 0; t < S; t++)
+        cg_set(s, acc[i * nv + v], cg_fmuladd(s, permute(e, av, iv[t * nv + v]), wv[t * nv + v],
+                                              cg_get(s, e->vt, acc[i * nv + v])));
+  }
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(s->b);
+  cg_end(s, &kl);
+  cg_keep_loop(s, latch);
+}
+
+/* One mr x (nv vectors) tile at (row, col); `valid` lanes of the last vector. */
+static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr, int nv, int valid) {
+  cg_state *s = e->s;
+  const cg_gemm *g = e->g;
+  int lanes = e->sc->lanes;
+  enum { MAXACC = 64 };
+  LLVMValueRef acc[MAXACC];
+  LLVMValueRef crow[16];
+  for (int i = 0; i < mr; i++)
+    crow[i] = cg_add(s, e->c_off, cg_add(s, cg_mulc(s, cg_addc(s, row, i), g->ldc), col));
+  for (int i = 0; i < mr * nv; i++) acc[i] = cg_var(s, e->vt, LLVMConstNull(e->vt));
+  /* A residual is the sums' starting value: each element of it is read
+   * before the same element of C is first written, by the same thread,
+   * so plan-memory may give C the residual's bytes. */
+  if (e->resid) {
+    cg_loop init = cg_if(s, e->first);
+    for (int i = 0; i < mr; i++)
+      for (int v = 0; v < nv; v++)
+        cg_set(s, acc[i * nv + v],
+               ld_vec(e, e->resid, cg_addc(s, crow[i], v * lanes), v == nv - 1 ? valid : lanes, 4));
+    cg_end_if(s, &init);
+  }
+  /* later K blocks continue the sums already in C */
+  cg_loop again = cg_if(s, LLVMBuildNot(s->b, e->first, ""));
+  for (int i = 0; i < mr; i++)
+    for (int v = 0; v < nv; v++)
+      cg_set(s, acc[i * nv + v],
+             ld_vec(e, e->c, cg_addc(s, crow[i], v * lanes), v == nv - 1 ? valid : lanes, 4));
+  cg_end_if(s, &again);
+
+  if (e->nm) {
+    nm_steps(e, row, col, mr, nv, acc);
+  } else {
+    dense_steps(e, row, col, mr, nv, valid, acc);
+  }
 
   cg_loop fin = cg_if(s, e->last);
   for (int i = 0; i < mr; i++)
@@ -304,6 +391,52 @@ static void row_tiles(gemm_emit *e, LLVMValueRef m0, LLVMValueRef m1, LLVMValueR
   if (M % mr) {
     cg_loop tail = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSGT, m1, cg_i64(s, mfull), ""));
     micro_tile(e, cg_i64(s, mfull), col, (int)(M % mr), nv, valid);
+    cg_end_if(s, &tail);
+  }
+}
+
+/* All column tiles of the item's block [n0, n1) for one row tile of mr
+ * rows at `row`: full nr tiles, then the static remainder columns if the
+ * block holds the end of N. */
+static void col_tiles(gemm_emit *e, LLVMValueRef row, int mr, LLVMValueRef n0, LLVMValueRef n1) {
+  cg_state *s = e->s;
+  int nr = e->sc->nr, lanes = e->sc->lanes;
+  int64_t N = e->g->N, nfull = N / nr * nr;
+  LLVMValueRef fend = cg_min(s, n1, cg_i64(s, nfull));
+  LLVMValueRef ntiles = cg_divc(s, cg_max(s, cg_sub(s, fend, n0), cg_i64(s, 0)), nr);
+  cg_loop jt = cg_for(s, cg_i64(s, 0), ntiles);
+  micro_tile(e, row, cg_add(s, n0, cg_mulc(s, jt.i, nr)), mr, nr / lanes, lanes);
+  cg_end(s, &jt);
+  if (N % nr) {
+    int rem = (int)(N % nr);
+    int nv = (rem + lanes - 1) / lanes, valid = rem - (nv - 1) * lanes;
+    cg_loop tail = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSGT, n1, cg_i64(s, nfull), ""));
+    micro_tile(e, row, cg_i64(s, nfull), mr, nv, valid);
+    cg_end_if(s, &tail);
+  }
+}
+
+/* The sparse B forms' order: row tiles outside, the block's column tiles
+ * inside.  Each kept k (or group of k's, N:M) of a panel reads A at mr
+ * rows, a cache line each; walking the panels under one row tile keeps
+ * that tile of A (mr x kc) in L1 while the compacted panels of the block
+ * (a tenth of a dense block at 90% sparsity) stream, where the dense order
+ * would bring the whole M x kc block of A from L2 for every panel
+ * (GPT d768 at 90% block:1x16: 2.98x -> 3.81x the dense build; N:M 1:4
+ * MatMul 1.47x -> 1.62x the dense kernel). */
+static void row_tiles_outer(gemm_emit *e, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0,
+                            LLVMValueRef n1) {
+  cg_state *s = e->s;
+  int mr = e->sc->mr;
+  int64_t M = e->g->M, mfull = M / mr * mr;
+  LLVMValueRef fend = cg_min(s, m1, cg_i64(s, mfull));
+  LLVMValueRef ntiles = cg_divc(s, cg_max(s, cg_sub(s, fend, m0), cg_i64(s, 0)), mr);
+  cg_loop t = cg_for(s, cg_i64(s, 0), ntiles);
+  col_tiles(e, cg_add(s, m0, cg_mulc(s, t.i, mr)), mr, n0, n1);
+  cg_end(s, &t);
+  if (M % mr) {
+    cg_loop tail = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSGT, m1, cg_i64(s, mfull), ""));
+    col_tiles(e, cg_i64(s, mfull), (int)(M % mr), n0, n1);
     cg_end_if(s, &tail);
   }
 }
@@ -413,6 +546,58 @@ static compact compact_rows(gemm_emit *e, const float *p, const char *gname, int
   return c;
 }
 
+/* b_nm_group: the N:M form's tables from B's panels p (`batches` x
+ * `npanels` panels of K rows of nr, `panel` elements per batch).  Per
+ * (batch, panel, group of m k's), per slot t < slots and vector v of the
+ * panel: lane l of vals holds the t-th nonzero weight of column v*lanes +
+ * l in the group (0 when the column has fewer) and lane l of idx its k
+ * within the group.  Returns the slots (the most nonzeros one column holds
+ * in one group), or 0 when they exceed CG_NM_MAX_VECS vectors a step. */
+static int nm_pack(gemm_emit *e, const float *p, const char *gname, int m, int64_t batches,
+                   int64_t npanels, int64_t panel) {
+  cg_state *s = e->s;
+  int64_t K = e->g->K, nr = e->sc->nr, groups = K / m;
+  int slots = 1;
+  for (int64_t b = 0; b < batches; b++)
+    for (int64_t j = 0; j < npanels; j++)
+      for (int64_t k0 = 0; k0 < K; k0 += m)
+        for (int64_t c = 0; c < nr; c++) {
+          int cnt = 0;
+          for (int64_t k = k0; k < k0 + m; k++) cnt += p[b * panel + (j * K + k) * nr + c] != 0;
+          slots = cnt > slots ? cnt : slots;
+        }
+  if (slots * nr / e->sc->lanes > CG_NM_MAX_VECS) return 0;
+  int64_t cnt = batches * npanels * groups * slots * nr;
+  float *vals = ir_arena_alloc(&s->arena, (size_t)cnt * sizeof *vals);
+  int32_t *idx = ir_arena_alloc(&s->arena, (size_t)cnt * sizeof *idx);
+  memset(vals, 0, (size_t)cnt * sizeof *vals);
+  memset(idx, 0, (size_t)cnt * sizeof *idx);
+  for (int64_t b = 0; b < batches; b++)
+    for (int64_t j = 0; j < npanels; j++)
+      for (int64_t q = 0; q < groups; q++)
+        for (int64_t c = 0; c < nr; c++) {
+          int64_t at = ((b * npanels + j) * groups + q) * slots * nr + c;
+          for (int64_t k = q * m; k < q * m + m; k++) {
+            float w = p[b * panel + (j * K + k) * nr + c];
+            if (w == 0) continue;
+            vals[at] = w, idx[at] = (int32_t)(k - q * m);
+            at += nr;
+          }
+        }
+  char name[200];
+  snprintf(name, sizeof name, "%s.nm", gname);
+  e->b = cg_const_global(s, name, vals, cnt * 4);
+  snprintf(name, sizeof name, "%s.nmk", gname);
+  e->bkidx = cg_const_global(s, name, idx, cnt * 4);
+  return slots;
+}
+
+bool cg_sparse_nm_target(const cg_target *t) {
+  const char *f = t->features ? strstr(t->features, "+avx512f") : NULL;
+  return t->vector_bits >= 512 && !strncmp(t->triple, "x86_64", 6) && f &&
+         (f[8] == ',' || f[8] == 0);
+}
+
 kiln_status cg_gemm_emit(cg_state *s, int32_t n, const cg_gemm *g, const cg_schedule *sc) {
   cg_target_caps caps = cg_caps_of(s->target);
   const char *bad = cg_schedule_check(&caps, sc);
@@ -455,7 +640,20 @@ kiln_status cg_gemm_emit(cg_state *s, int32_t n, const cg_gemm *g, const cg_sche
                       g->b_data_rs, sc->nr, &bytes);
     e.b_panel = ceil_div(g->N, sc->nr) * g->K * sc->nr;
     snprintf(gname, sizeof gname, "const.%s.B%lldx%d", g->name, (long long)g->K, sc->nr);
-    if (g->b_skip_zero_rows) {
+    /* the N:M form needs whole groups in every K block, A's groups
+     * contiguous and the permutes of AVX-512; otherwise the dense kernel */
+    int m = g->b_nm_group;
+    bool nm = m > 1 && !g->b_skip_zero_rows && g->K % m == 0 && sc->kc % m == 0 &&
+              sc->lanes == 16 && sc->lanes % m == 0 && g->a_kind == CG_OPND_STRIDED && g->a_cs == 1 &&
+              cg_sparse_nm_target(s->target);
+    if (nm) {
+      e.npanels = ceil_div(g->N, sc->nr);
+      e.nm_slots = nm_pack(&e, p, gname, m, g->b_data_batches, e.npanels, e.b_panel);
+      e.nm = e.nm_slots ? m : 0;
+    }
+    if (e.nm) {
+      /* e.b, e.bkidx: the N:M tables */
+    } else if (g->b_skip_zero_rows) {
       e.nkb = ceil_div(g->K, sc->kc);
       e.npanels = ceil_div(g->N, sc->nr);
       compact c = compact_rows(&e, p, gname, sc->nr, g->b_data_batches, e.npanels, e.b_panel);
@@ -541,19 +739,25 @@ kiln_status cg_gemm_emit(cg_state *s, int32_t n, const cg_gemm *g, const cg_sche
   e.last = LLVMBuildICmp(s->b, LLVMIntEQ, pc.i, cg_i64(s, nk - 1), "last");
   if (g->b_kind == CG_OPND_IM2COL) im2col_block(&e, n1);
 
-  int nr = sc->nr, lanes = sc->lanes, nvf = nr / lanes;
-  int64_t nfull = g->N / nr * nr;
-  LLVMValueRef fend = cg_min(s, n1, cg_i64(s, nfull));
-  LLVMValueRef ntiles = cg_divc(s, cg_max(s, cg_sub(s, fend, n0), cg_i64(s, 0)), nr);
-  cg_loop jt = cg_for(s, cg_i64(s, 0), ntiles);
-  row_tiles(&e, m0, m1, cg_add(s, n0, cg_mulc(s, jt.i, nr)), nvf, lanes);
-  cg_end(s, &jt);
-  if (g->N % nr) {
-    int rem = (int)(g->N % nr);
-    int nv = (rem + lanes - 1) / lanes, valid = rem - (nv - 1) * lanes;
-    cg_loop tail = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSGT, n1, cg_i64(s, nfull), ""));
-    row_tiles(&e, m0, m1, cg_i64(s, nfull), nv, valid);
-    cg_end_if(s, &tail);
+  /* the tiles of the block: the sparse B forms walk row tiles outside
+   * (row_tiles_outer), the dense kernel column tiles outside */
+  if (g->b_skip_zero_rows || e.nm) {
+    row_tiles_outer(&e, m0, m1, n0, n1);
+  } else {
+    int nr = sc->nr, lanes = sc->lanes, nvf = nr / lanes;
+    int64_t nfull = g->N / nr * nr;
+    LLVMValueRef fend = cg_min(s, n1, cg_i64(s, nfull));
+    LLVMValueRef ntiles = cg_divc(s, cg_max(s, cg_sub(s, fend, n0), cg_i64(s, 0)), nr);
+    cg_loop jt = cg_for(s, cg_i64(s, 0), ntiles);
+    row_tiles(&e, m0, m1, cg_add(s, n0, cg_mulc(s, jt.i, nr)), nvf, lanes);
+    cg_end(s, &jt);
+    if (g->N % nr) {
+      int rem = (int)(g->N % nr);
+      int nv = (rem + lanes - 1) / lanes, valid = rem - (nv - 1) * lanes;
+      cg_loop tail = cg_if(s, LLVMBuildICmp(s->b, LLVMIntSGT, n1, cg_i64(s, nfull), ""));
+      row_tiles(&e, m0, m1, cg_i64(s, nfull), nv, valid);
+      cg_end_if(s, &tail);
+    }
   }
   cg_end(s, &pc);
   cg_end(s, &jbl);

@@ -90,6 +90,11 @@ typedef struct cg_gemm {
                               * zero are left out at compile time: each panel keeps
                               * its nonzero rows and their k as constant lists (sparse
                               * weights, docs/sparsity.md) */
+  int b_nm_group;            /* PANELS, A STRIDED with unit column stride: the N:M form
+                              * when > 0 (N:M sparse weights, docs/sparsity.md): each
+                              * group of this many k keeps, per column, only its
+                              * nonzero weights and their k, and the kernel selects
+                              * the matching A values with a lane permute */
   cg_im2col conv;            /* IM2COL */
   /* C */
   int c_out;                 /* node output holding C */
@@ -148,6 +153,24 @@ bool cg_sparse_conv_pays(const ir_graph *g, ir_node_id n);
 bool cg_sparse_direct_pays(const ir_graph *g, ir_node_id n, int lanes);
 /* That fraction of runs holding a nonzero; -1 when the form does not apply. */
 double cg_sparse_direct_density(const ir_graph *g, ir_node_id n, int lanes);
+/* The N:M form (b_nm_group): a MatMul-shaped node whose constant 2-D B
+ * [K, N] has an N:M sparsity fact.  Fills the group (M of the fact) and
+ * the most nonzeros one column holds in one group (the kernel's slots per
+ * group, at most N) and returns slots / group, the fraction of the dense
+ * kernel's multiply-adds it issues (plus as many lane permutes); -1 when
+ * the form does not apply (no N:M fact, K not a multiple of the group,
+ * a group that does not divide `lanes`). */
+double cg_sparse_nm_density(const ir_graph *g, ir_node_id n, int lanes, int *group, int *slots);
+/* The form pays when slots / group is at most this.  Every kept product
+ * costs a permute and an FMA, and on the machine measured (Zen 5) the
+ * permutes take the FMA's issue slots: a 128x768x3072 MatMul at 1:4 ran
+ * 1.62x the dense kernel, at 2:4 and 4:8 0.95-1.0x (docs/sparsity.md), so
+ * 2:4 and 4:8 keep the dense kernel. */
+#define CG_SPARSE_NM_MAX_DENSITY 0.25
+/* True when target t has the variable lane permutes the N:M form is
+ * written with (x86 AVX-512: vpermilps, vpermps); elsewhere the cost
+ * model keeps N:M weights on the dense kernel. */
+bool cg_sparse_nm_target(const cg_target *t);
 /* Packs a row-major f32 tensor into panels of w along `axis` (the PACKED
  * layout of ir.h; out holds ir_packed_numel elements). */
 void cg_pack_panels_f32(const float *x, const ir_shape *shape, int axis, int w, float *out);

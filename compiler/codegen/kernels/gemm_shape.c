@@ -71,6 +71,29 @@ double cg_sparse_row_density(const ir_graph *g, ir_node_id n, int lanes) {
   return rows ? (double)live / (double)rows : -1;
 }
 
+double cg_sparse_nm_density(const ir_graph *g, ir_node_id n, int lanes, int *group, int *slots) {
+  cg_gemm_shape sh;
+  int axis;
+  if (lanes < 1 || !cg_gemm_shape_of(g, n, &sh, &axis) || axis != 1) return -1;
+  ir_value_id w = g->nodes[n].inputs[1];
+  const ir_value *wv = &g->values[w];
+  const float *x = ir_const_data(g, w);
+  if (!x || wv->sparsity.kind != IR_SPARSE_NM || wv->layout.kind != IR_LAYOUT_PLAIN) return -1;
+  int m = wv->sparsity.m;
+  int64_t K = wv->shape.dims[0], N = wv->shape.dims[1];
+  if (m < 2 || m > lanes || lanes % m || K % m) return -1;
+  int most = 0;
+  for (int64_t k0 = 0; k0 < K; k0 += m)
+    for (int64_t c = 0; c < N; c++) {
+      int cnt = 0;
+      for (int64_t k = k0; k < k0 + m; k++) cnt += x[k * N + c] != 0;
+      most = cnt > most ? cnt : most;
+    }
+  *group = m;
+  *slots = most ? most : 1;
+  return (double)*slots / m;
+}
+
 /* The fraction of runs of `mr` rows of the row-major M x K matrix x at one
  * column that hold a nonzero (the last run of a column may be short). */
 static double run_density(const float *x, int64_t M, int64_t K, int mr) {
