@@ -110,25 +110,16 @@ START_TEST(depthwise_strides_pads_dilations) {
 END_TEST
 
 /* ---- GEMM with zero panel rows skipped (sparse weights) ----------------------------- */
-/* y = FusedMatMul(x [M, K], W [K, N], bias) + residual, Relu; W zero in
- * 1 x `blk` blocks except every `keep`-th, and in whole rows.  The sparse
- * form (attribute sparse = 1, schedule `sched` or the default) must equal
- * the dense kernel bit for bit (it leaves out only products with a zero
- * weight) and a C reference within 1e-5, at 1 and 3 threads. */
-static void check_sparse_gemm(int M, int K, int N, int blk, int keep, const char *sched) {
-  float *X = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * K * N);
-  float *B = malloc(sizeof(float) * N), *R = malloc(sizeof(float) * M * N);
+/* y = FusedMatMul(x [M, K], W [K, N], bias) + residual, Relu, built twice:
+ * dense, and with the integer attribute `attr` = value (a sparse form);
+ * the sparse one must equal the dense kernel bit for bit (it leaves out
+ * only products with a zero weight) and a C reference within 1e-5, each
+ * at 1 and 3 threads (run_threads). */
+static void check_fused_pair(int M, int K, int N, const float *X, const float *W, const float *B,
+                             const float *R, const char *attr, int value, const char *sched,
+                             const char *what) {
   float *Y[2] = {malloc(sizeof(float) * M * N), malloc(sizeof(float) * M * N)};
   double *want = calloc((size_t)M * N, sizeof(double));
-  ct_fill(X, (int64_t)M * K, 11, -1, 1);
-  ct_fill(W, (int64_t)K * N, 12, -1, 1);
-  ct_fill(B, N, 13, -1, 1);
-  ct_fill(R, (int64_t)M * N, 14, -1, 1);
-  int64_t nblk = 0;
-  for (int k = 0; k < K; k++)
-    for (int j = 0; j < N; j += blk, nblk++)
-      if (nblk % keep || k % 7 == 3)
-        for (int c = j; c < j + blk && c < N; c++) W[k * N + c] = 0;
   for (int variant = 0; variant < 2; variant++) {
     kiln_ctx ctx;
     tu_ctx(&ctx);
@@ -141,20 +132,41 @@ static void check_sparse_gemm(int M, int K, int N, int blk, int keep, const char
     ir_node_id n = ct_node(g, IR_OP_FUSED_MAT_MUL, 4, (ir_value_id[]){x, w, b, r}, y);
     ir_set_attr_string(g, n, "activation", "Relu");
     if (sched) ir_set_attr_string(g, n, "schedule", sched);
-    if (variant) ir_set_attr_int(g, n, "sparse", 1);
+    if (variant) ir_set_attr_int(g, n, attr, value);
     ct_io(g, 2, (ir_value_id[]){x, r}, 1, &y);
     run_threads(&ctx, g, (const void *[]){X, R}, Y[variant], sizeof(float) * M * N);
     ir_graph_free(g);
   }
-  ck_assert_msg(!memcmp(Y[0], Y[1], sizeof(float) * M * N), "sparse and dense kernels differ");
+  ck_assert_msg(!memcmp(Y[0], Y[1], sizeof(float) * M * N), "%s: the sparse and dense kernels differ", what);
   for (int m = 0; m < M; m++)
     for (int c = 0; c < N; c++) {
       double acc = R[m * N + c] + B[c];
       for (int k = 0; k < K; k++) acc += (double)X[m * K + k] * W[k * N + c];
       want[m * N + c] = fmax(0, acc);
     }
-  ct_close(Y[1], want, (int64_t)M * N, 1e-5, "sparse gemm");
-  free(X), free(W), free(B), free(R), free(Y[0]), free(Y[1]), free(want);
+  ct_close(Y[1], want, (int64_t)M * N, 1e-5, what);
+  free(Y[0]), free(Y[1]), free(want);
+}
+
+/* y = FusedMatMul(x [M, K], W [K, N], bias) + residual, Relu; W zero in
+ * 1 x `blk` blocks except every `keep`-th, and in whole rows.  The sparse
+ * form (attribute sparse = 1, schedule `sched` or the default) must equal
+ * the dense kernel bit for bit (it leaves out only products with a zero
+ * weight) and a C reference within 1e-5, at 1 and 3 threads. */
+static void check_sparse_gemm(int M, int K, int N, int blk, int keep, const char *sched) {
+  float *X = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * K * N);
+  float *B = malloc(sizeof(float) * N), *R = malloc(sizeof(float) * M * N);
+  ct_fill(X, (int64_t)M * K, 11, -1, 1);
+  ct_fill(W, (int64_t)K * N, 12, -1, 1);
+  ct_fill(B, N, 13, -1, 1);
+  ct_fill(R, (int64_t)M * N, 14, -1, 1);
+  int64_t nblk = 0;
+  for (int k = 0; k < K; k++)
+    for (int j = 0; j < N; j += blk, nblk++)
+      if (nblk % keep || k % 7 == 3)
+        for (int c = j; c < j + blk && c < N; c++) W[k * N + c] = 0;
+  check_fused_pair(M, K, N, X, W, B, R, "sparse", 1, sched, "sparse gemm");
+  free(X), free(W), free(B), free(R);
 }
 
 /* A 1x1 convolution (W [M, C] is A) with zero runs of 8 output channels
@@ -226,8 +238,6 @@ END_TEST
 static void check_nm_gemm(int M, int K, int N, int nkeep, int m, const char *sched) {
   float *X = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * K * N);
   float *B = malloc(sizeof(float) * N), *R = malloc(sizeof(float) * M * N);
-  float *Y[2] = {malloc(sizeof(float) * M * N), malloc(sizeof(float) * M * N)};
-  double *want = calloc((size_t)M * N, sizeof(double));
   ct_fill(X, (int64_t)M * K, 21, -1, 1);
   ct_fill(W, (int64_t)K * N, 22, -1, 1);
   ct_fill(B, N, 23, -1, 1);
@@ -249,32 +259,8 @@ static void check_nm_gemm(int M, int K, int N, int nkeep, int m, const char *sch
   ck_assert_int_eq(cg_target_init(&tctx, &tg, "host", NULL, 2), KILN_OK);
   if (!cg_sparse_nm_target(&tg)) fprintf(stderr, "nm gemm: NOT RUN: the host has no AVX-512, dense kernel only\n");
   cg_target_dispose(&tg);
-  for (int variant = 0; variant < 2; variant++) {
-    kiln_ctx ctx;
-    tu_ctx(&ctx);
-    ir_graph *g = ir_graph_new(&ctx, "nm");
-    ir_value_id x = ct_val(g, "x", IR_F32, SHAPE(M, K)), y = ct_val(g, "y", IR_F32, SHAPE(M, N));
-    ir_value_id r = ct_val(g, "r", IR_F32, SHAPE(M, N));
-    ir_shape ws = SHAPE(K, N), bs = SHAPE(N);
-    ir_value_id w = ir_add_const(g, "w", IR_F32, &ws, W, sizeof(float) * K * N, false);
-    ir_value_id b = ir_add_const(g, "b", IR_F32, &bs, B, sizeof(float) * N, false);
-    ir_node_id n = ct_node(g, IR_OP_FUSED_MAT_MUL, 4, (ir_value_id[]){x, w, b, r}, y);
-    ir_set_attr_string(g, n, "activation", "Relu");
-    if (sched) ir_set_attr_string(g, n, "schedule", sched);
-    if (variant) ir_set_attr_int(g, n, "sparse_nm", m);
-    ct_io(g, 2, (ir_value_id[]){x, r}, 1, &y);
-    run_threads(&ctx, g, (const void *[]){X, R}, Y[variant], sizeof(float) * M * N);
-    ir_graph_free(g);
-  }
-  ck_assert_msg(!memcmp(Y[0], Y[1], sizeof(float) * M * N), "N:M and dense kernels differ");
-  for (int mm = 0; mm < M; mm++)
-    for (int c = 0; c < N; c++) {
-      double acc = R[mm * N + c] + B[c];
-      for (int k = 0; k < K; k++) acc += (double)X[mm * K + k] * W[k * N + c];
-      want[mm * N + c] = fmax(0, acc);
-    }
-  ct_close(Y[1], want, (int64_t)M * N, 1e-5, "nm gemm");
-  free(X), free(W), free(B), free(R), free(Y[0]), free(Y[1]), free(want);
+  check_fused_pair(M, K, N, X, W, B, R, "sparse_nm", m, sched, "nm gemm");
+  free(X), free(W), free(B), free(R);
 }
 
 START_TEST(sparse_nm_gemm) {

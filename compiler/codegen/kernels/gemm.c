@@ -375,6 +375,13 @@ static void micro_tile(gemm_emit *e, LLVMValueRef row, LLVMValueRef col, int mr,
              v == nv - 1 ? valid : lanes);
 }
 
+/* The number of whole tiles of `t` in [lo, hi), which end at full_end at
+ * the latest (the static remainder tile comes after them). */
+static LLVMValueRef full_tiles(cg_state *s, LLVMValueRef lo, LLVMValueRef hi, int64_t full_end, int t) {
+  LLVMValueRef fend = cg_min(s, hi, cg_i64(s, full_end));
+  return cg_divc(s, cg_max(s, cg_sub(s, fend, lo), cg_i64(s, 0)), t);
+}
+
 /* All row tiles of one column tile: full mr tiles over [m0, m1), then the
  * static remainder rows if this block holds the end of M. */
 static void row_tiles(gemm_emit *e, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef col, int nv,
@@ -382,10 +389,7 @@ static void row_tiles(gemm_emit *e, LLVMValueRef m0, LLVMValueRef m1, LLVMValueR
   cg_state *s = e->s;
   int mr = e->sc->mr;
   int64_t M = e->g->M, mfull = M / mr * mr;
-  /* full tiles end at min(m1, mfull) */
-  LLVMValueRef fend = cg_min(s, m1, cg_i64(s, mfull));
-  LLVMValueRef ntiles = cg_divc(s, cg_max(s, cg_sub(s, fend, m0), cg_i64(s, 0)), mr);
-  cg_loop t = cg_for(s, cg_i64(s, 0), ntiles);
+  cg_loop t = cg_for(s, cg_i64(s, 0), full_tiles(s, m0, m1, mfull, mr));
   micro_tile(e, cg_add(s, m0, cg_mulc(s, t.i, mr)), col, mr, nv, valid);
   cg_end(s, &t);
   if (M % mr) {
@@ -402,9 +406,7 @@ static void col_tiles(gemm_emit *e, LLVMValueRef row, int mr, LLVMValueRef n0, L
   cg_state *s = e->s;
   int nr = e->sc->nr, lanes = e->sc->lanes;
   int64_t N = e->g->N, nfull = N / nr * nr;
-  LLVMValueRef fend = cg_min(s, n1, cg_i64(s, nfull));
-  LLVMValueRef ntiles = cg_divc(s, cg_max(s, cg_sub(s, fend, n0), cg_i64(s, 0)), nr);
-  cg_loop jt = cg_for(s, cg_i64(s, 0), ntiles);
+  cg_loop jt = cg_for(s, cg_i64(s, 0), full_tiles(s, n0, n1, nfull, nr));
   micro_tile(e, row, cg_add(s, n0, cg_mulc(s, jt.i, nr)), mr, nr / lanes, lanes);
   cg_end(s, &jt);
   if (N % nr) {
@@ -429,9 +431,7 @@ static void row_tiles_outer(gemm_emit *e, LLVMValueRef m0, LLVMValueRef m1, LLVM
   cg_state *s = e->s;
   int mr = e->sc->mr;
   int64_t M = e->g->M, mfull = M / mr * mr;
-  LLVMValueRef fend = cg_min(s, m1, cg_i64(s, mfull));
-  LLVMValueRef ntiles = cg_divc(s, cg_max(s, cg_sub(s, fend, m0), cg_i64(s, 0)), mr);
-  cg_loop t = cg_for(s, cg_i64(s, 0), ntiles);
+  cg_loop t = cg_for(s, cg_i64(s, 0), full_tiles(s, m0, m1, mfull, mr));
   col_tiles(e, cg_add(s, m0, cg_mulc(s, t.i, mr)), mr, n0, n1);
   cg_end(s, &t);
   if (M % mr) {
