@@ -116,6 +116,7 @@ kiln_status kiln_quant_report(kiln_ctx *ctx, ir_graph *fg, ir_graph *qg, const i
     if (qv[v] == IR_NONE || qg->values[qv[v]].dead || fg->values[v].dtype != IR_F32) continue;
     ir_node_id p = qg->values[qv[v]].producer;
     if (p == IR_NONE || (qg->nodes[p].op != IR_OP_QCONV && qg->nodes[p].op != IR_OP_QMAT_MUL &&
+                         qg->nodes[p].op != IR_OP_QADD &&
                          qg->nodes[p].op != IR_OP_QUANTIZE_LINEAR))
       continue;
     ftaps[nq] = v;
