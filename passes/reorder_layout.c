@@ -155,6 +155,25 @@ static void tuned_schedule(kiln_ctx *ctx, tuning_use *tu, const cg_target_caps *
   tu->missing++;
 }
 
+/* Where node n's schedule came from, and its text (for --print-schedule). */
+typedef struct settled {
+  const char *source;        /* "default", "sparse", "given", or buf ("tuned: ...") */
+  char buf[192];
+  char text[160];
+} settled;
+
+/* Settles node n's schedule on `algo`: its given one if valid, else (when
+ * `tunable`) the tuning file's record if any, else *sc as it stands with
+ * st->source as the caller set it; then writes it to the node's
+ * `schedule` attribute, the one all three kernels' lowerings read. */
+static void settle_schedule(kiln_ctx *ctx, tuning_use *tu, const cg_target_caps *caps, ir_graph *g,
+                            ir_node_id n, cg_conv_algo algo, bool tunable, cg_schedule *sc, settled *st) {
+  if (!given_schedule(ctx, caps, g, n, algo, ir_attr_string_or(g, n, "schedule", NULL), sc, &st->source) &&
+      tu && tunable)
+    tuned_schedule(ctx, tu, caps, g, n, algo, sc, &st->source, st->buf, sizeof st->buf);
+  ir_set_attr_string(g, n, "schedule", cg_schedule_format(sc, st->text, sizeof st->text));
+}
+
 /* The cost model of sparse weights: a MatMul-shaped node whose weight has
  * a sparsity fact (detect-sparsity) and at most CG_SPARSE_MAX_ROW_DENSITY
  * of its rows of one vector holding a nonzero gets the kernel that skips
@@ -251,19 +270,15 @@ static bool direct_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const cg_t
   } else {
     cg_nchwc_schedule_default(caps, &sh, &sc);
   }
-  const char *source = sparse_direct ? "sparse" : "default";
-  char source_buf[192];
-  if (!given_schedule(ctx, caps, g, n, CG_CONV_DIRECT, given, &sc, &source) && tu && !sparse_direct)
-    tuned_schedule(ctx, tu, caps, g, n, CG_CONV_DIRECT, &sc, &source, source_buf, sizeof source_buf);
-  char text[160];
-  ir_set_attr_string(g, n, "schedule", cg_schedule_format(&sc, text, sizeof text));
+  settled chosen = {.source = sparse_direct ? "sparse" : "default"};
+  settle_schedule(ctx, tu, caps, g, n, CG_CONV_DIRECT, !sparse_direct, &sc, &chosen);
   if (print)
     fprintf(stderr, "schedule %s (%s, direct, C=%lld M=%lld %lldx%lld -> %lldx%lld, kernel %lldx%lld, "
             "%s -> %s): %s [%s]\n", g->nodes[n].name, ir_ops[g->nodes[n].op].name, (long long)sh.C,
             (long long)sh.M, (long long)sh.H, (long long)sh.W, (long long)sh.OH, (long long)sh.OW,
             (long long)sh.KH, (long long)sh.KW,
             g->values[g->nodes[n].inputs[0]].layout.kind == IR_LAYOUT_BLOCKED ? "blocked" : "plain",
-            sh.out_plain ? "plain" : "blocked", text, source);
+            sh.out_plain ? "plain" : "blocked", chosen.text, chosen.source);
   return true;
 }
 
@@ -280,18 +295,13 @@ static bool depthwise_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const c
   cg_depthwise_shape_of(g, n, &sh);
   cg_schedule sc;
   cg_depthwise_schedule_default(caps, &sh, &sc);
-  const char *source = "default";
-  char source_buf[192];
-  if (!given_schedule(ctx, caps, g, n, CG_CONV_DEPTHWISE, ir_attr_string_or(g, n, "schedule", NULL),
-                      &sc, &source) && tu)
-    tuned_schedule(ctx, tu, caps, g, n, CG_CONV_DEPTHWISE, &sc, &source, source_buf, sizeof source_buf);
-  char text[160];
-  ir_set_attr_string(g, n, "schedule", cg_schedule_format(&sc, text, sizeof text));
+  settled chosen = {.source = "default"};
+  settle_schedule(ctx, tu, caps, g, n, CG_CONV_DEPTHWISE, true, &sc, &chosen);
   if (print)
     fprintf(stderr, "schedule %s (%s, depthwise, C=%lld -> %lldx%lld, kernel %lldx%lld, stride %lld, "
             "blocked): %s [%s]\n", g->nodes[n].name, ir_ops[g->nodes[n].op].name, (long long)sh.C,
             (long long)sh.OH, (long long)sh.OW, (long long)sh.KH, (long long)sh.KW, (long long)sh.sw,
-            text, source);
+            chosen.text, chosen.source);
   return true;
 }
 
@@ -325,21 +335,17 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
     kernels++;
     cg_schedule sc;
     cg_schedule_default(&caps, &sh, &sc);
-    const char *given = ir_attr_string_or(g, n, "schedule", NULL), *source = "default";
-    char source_buf[192];
-    if (!given && !opt->sparse_off && sparse_schedule(g, n, &caps, nm_target, &sc))
-      source = ir_attr_int_or(g, n, "sparse_nm", 0) ? "sparse n:m" : "sparse";
+    settled chosen = {.source = "default"};
+    bool sparse = !ir_attr_string_or(g, n, "schedule", NULL) && !opt->sparse_off &&
+                  sparse_schedule(g, n, &caps, nm_target, &sc);
+    if (sparse) chosen.source = ir_attr_int_or(g, n, "sparse_nm", 0) ? "sparse n:m" : "sparse";
     /* (a sparse kernel keeps the cost model's schedule: kiln tune does not
      * search it yet) */
-    if (!given_schedule(ctx, &caps, g, n, CG_CONV_GEMM, given, &sc, &source) && tup &&
-        strncmp(source, "sparse", 6))
-      tuned_schedule(ctx, tup, &caps, g, n, CG_CONV_GEMM, &sc, &source, source_buf, sizeof source_buf);
-    char text[160];
-    ir_set_attr_string(g, n, "schedule", cg_schedule_format(&sc, text, sizeof text));
+    settle_schedule(ctx, tup, &caps, g, n, CG_CONV_GEMM, !sparse, &sc, &chosen);
     if (opt->print_schedule)
       fprintf(stderr, "schedule %s (%s, M=%lld N=%lld K=%lld batch=%lld): %s [%s]\n",
               g->nodes[n].name, ir_ops[g->nodes[n].op].name, (long long)sh.M, (long long)sh.N,
-              (long long)sh.K, (long long)sh.batch, text, source);
+              (long long)sh.K, (long long)sh.batch, chosen.text, chosen.source);
     ir_value_id w = g->nodes[n].inputs[1];
     if (axis < 0 || g->values[w].layout.kind != IR_LAYOUT_PLAIN) continue;
     ir_layout want = {.kind = IR_LAYOUT_PACKED, .block = axis == 0 ? sc.mr : sc.nr, .block2 = axis};

@@ -144,14 +144,10 @@ static bool int_max_pool_2d(cg_state *s, int32_t n, const cg_window *win, ir_dty
     LLVMValueRef acc = vlow;
     for (int64_t kw = 0; kw < KW; kw++) {
       LLVMValueRef at = cg_addc(s, cg_mulc(s, o0, sw), kw), v;
-      if (sw == 1) {
-        v = LLVMBuildLoad2(s->b, vt, cg_gep(s, dt, tmp, at), "");
-      } else {
-        v = LLVMBuildLoad2(s->b, wt, cg_gep(s, dt, tmp, at), "");
-        LLVMSetAlignment(v, (unsigned)eb);
+      v = LLVMBuildLoad2(s->b, sw == 1 ? vt : wt, cg_gep(s, dt, tmp, at), "");
+      LLVMSetAlignment(v, (unsigned)eb);
+      if (sw == 2) /* the even lanes of 2L */
         v = LLVMBuildShuffleVector(s->b, v, LLVMGetPoison(wt), LLVMConstVector(even, (unsigned)L), "");
-      }
-      if (sw == 1) LLVMSetAlignment(v, (unsigned)eb);
       acc = LLVMBuildSelect(s->b, LLVMBuildICmp(s->b, sgn ? LLVMIntSGT : LLVMIntUGT, v, acc, ""), v, acc, "");
     }
     LLVMValueRef st = LLVMBuildStore(s->b, acc, cg_gep(s, dt, k->out[0], cg_add(s, ybase, cg_add(s, cg_mulc(s, oh.i, OW), o0))));

@@ -115,6 +115,17 @@ END_TEST
  * the sparse one must equal the dense kernel bit for bit (it leaves out
  * only products with a zero weight) and a C reference within 1e-5, each
  * at 1 and 3 threads (run_threads). */
+/* x [M, K], W [K, N], bias [N] and residual [M, N], uniform in [-1, 1]
+ * from seeds seed .. seed + 3. */
+static void fused_inputs(int M, int K, int N, uint32_t seed, float **X, float **W, float **B, float **R) {
+  *X = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * K * N);
+  *B = malloc(sizeof(float) * N), *R = malloc(sizeof(float) * M * N);
+  ct_fill(*X, (int64_t)M * K, seed, -1, 1);
+  ct_fill(*W, (int64_t)K * N, seed + 1, -1, 1);
+  ct_fill(*B, N, seed + 2, -1, 1);
+  ct_fill(*R, (int64_t)M * N, seed + 3, -1, 1);
+}
+
 static void check_fused_pair(int M, int K, int N, const float *X, const float *W, const float *B,
                              const float *R, const char *attr, int value, const char *sched,
                              const char *what) {
@@ -154,12 +165,8 @@ static void check_fused_pair(int M, int K, int N, const float *X, const float *W
  * the dense kernel bit for bit (it leaves out only products with a zero
  * weight) and a C reference within 1e-5, at 1 and 3 threads. */
 static void check_sparse_gemm(int M, int K, int N, int blk, int keep, const char *sched) {
-  float *X = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * K * N);
-  float *B = malloc(sizeof(float) * N), *R = malloc(sizeof(float) * M * N);
-  ct_fill(X, (int64_t)M * K, 11, -1, 1);
-  ct_fill(W, (int64_t)K * N, 12, -1, 1);
-  ct_fill(B, N, 13, -1, 1);
-  ct_fill(R, (int64_t)M * N, 14, -1, 1);
+  float *X, *W, *B, *R;
+  fused_inputs(M, K, N, 11, &X, &W, &B, &R);
   int64_t nblk = 0;
   for (int k = 0; k < K; k++)
     for (int j = 0; j < N; j += blk, nblk++)
@@ -236,12 +243,8 @@ END_TEST
  * host without AVX-512 the lowering keeps the dense kernel, and the
  * comparison holds trivially: the test says so. */
 static void check_nm_gemm(int M, int K, int N, int nkeep, int m, const char *sched) {
-  float *X = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * K * N);
-  float *B = malloc(sizeof(float) * N), *R = malloc(sizeof(float) * M * N);
-  ct_fill(X, (int64_t)M * K, 21, -1, 1);
-  ct_fill(W, (int64_t)K * N, 22, -1, 1);
-  ct_fill(B, N, 23, -1, 1);
-  ct_fill(R, (int64_t)M * N, 24, -1, 1);
+  float *X, *W, *B, *R;
+  fused_inputs(M, K, N, 21, &X, &W, &B, &R);
   for (int k0 = 0; k0 < K; k0 += m)
     for (int c = 0; c < N; c++) {
       /* keep the nkeep largest |w| of the group (fewer in every 5th, none in every 11th) */
