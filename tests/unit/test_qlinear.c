@@ -276,6 +276,34 @@ START_TEST(qconv_kernel_edges) {
 }
 END_TEST
 
+/* Channels per group a multiple of 4: on AVX-512BW hosts the kernel packs
+ * KxK and strided windows tap by tap with K ordered (kh, kw, c), in
+ * chunks of 64 channels (68 and 132 leave short chunks), and interleaves
+ * pointwise planes in place (49 and 35 columns end in partial chunks at
+ * the end of the tensor).  Elsewhere these take the (c, kh, kw) packing,
+ * which the same spec checks. */
+START_TEST(qconv_kernel_tap_major) {
+  static const conv_case cases[] = {
+      {1, 8, 9, 9, 12, 3, 3, 1, 1, 1, 1, 77, 5, 0, 255, 0, NULL, false},
+      {1, 68, 7, 7, 20, 3, 3, 1, 1, 1, 1, 13, 100, 0, 255, 0, NULL, true},
+      {2, 132, 9, 8, 17, 3, 3, 1, 2, 1, 1, 200, 60, 0, 255, 0, NULL, false},   /* stride 2, 2 images */
+      {1, 16, 11, 10, 9, 3, 3, 1, 1, 2, 2, 0, 0, 0, 255, 0, NULL, false},      /* dilation 2 */
+      {1, 24, 9, 9, 16, 5, 5, 2, 2, 1, 2, 31, 9, 0, 255, 0, NULL, false},      /* 5x5, groups of 12 */
+      {1, 64, 14, 14, 24, 1, 1, 1, 2, 1, 0, 7, 3, 0, 255, 0, NULL, false},     /* strided 1x1 */
+      {1, 72, 7, 7, 40, 1, 1, 1, 1, 1, 0, 90, 128, 0, 255, 0, NULL, false},    /* pointwise, 49 columns */
+      {2, 16, 5, 7, 8, 1, 1, 2, 1, 1, 0, 255, 1, 0, 255, 0, NULL, true},       /* pointwise, groups */
+      {1, 68, 7, 7, 20, 3, 3, 1, 1, 1, 1, 13, 100, 0, 255, 1, NULL, false},    /* saturating low */
+      {1, 68, 7, 7, 20, 3, 3, 1, 1, 1, 1, 0, 0, 0, 255, 2, NULL, false},       /* saturating high */
+  };
+  for (size_t sc = 0; sc < 2; sc++)
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      conv_case c = cases[i];
+      c.schedule = kernel_schedules[sc];
+      run_conv(&c);
+    }
+}
+END_TEST
+
 START_TEST(qconv_kernel_saturation) {
   for (size_t sc = 0; sc < 3; sc++)
     for (int fill = 1; fill <= 2; fill++)
@@ -375,6 +403,7 @@ int main(void) {
   tcase_add_test(tc, qmatmul_shapes_and_saturation);
   tcase_add_test(tc, qconv_kernel_edges);
   tcase_add_test(tc, qconv_kernel_saturation);
+  tcase_add_test(tc, qconv_kernel_tap_major);
   tcase_add_test(tc, qmatmul_kernel_edges);
   tcase_add_test(tc, qadd_pair_multipliers);
   tcase_add_test(tc, qadd_every_byte_pair);
