@@ -30,6 +30,7 @@
  */
 #include "kernels/gemm_int8.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -629,6 +630,118 @@ static void emit_init(qemit *e, cg_state *s, const cg_schedule *sc, int64_t K) {
   e->vb = LLVMVectorType(s->t_i8, (unsigned)(4 * sc->lanes));
 }
 
+/* What the QConv kernels below need of the node. */
+typedef struct qconv_items {
+  const qconv_geo *q;
+  int64_t K, Cg, C, M, Mg, group, cols, mpan;
+  int32_t zx;
+  int64_t block;             /* bytes of one column block's panels */
+  int64_t per_pack;          /* ... plus the packing's rows of tmp */
+} qconv_items;
+
+enum { QCONV_PREPACK_MAX_BYTES = 4 << 20 };
+
+/* The item's image (b = img * group + gi): its input offset, its output
+ * offset, and the weights and tables of its group. */
+static void qconv_batch(qemit *e, const qconv_items *it, LLVMValueRef b, LLVMValueRef *xoff,
+                        LLVMValueRef *out_off, srows *sr) {
+  cg_state *s = e->s;
+  int mr = e->sc->mr;
+  LLVMValueRef img = cg_divc(s, b, it->group), gi = cg_remc(s, b, it->group);
+  *xoff = cg_mulc(s, cg_add(s, cg_mulc(s, img, it->C), cg_mulc(s, gi, it->Cg)), it->q->H * it->q->W);
+  *out_off = cg_mulc(s, cg_add(s, cg_mulc(s, img, it->M), cg_mulc(s, gi, it->Mg)), it->cols);
+  sr->base = cg_mulc(s, gi, it->mpan * e->K4 * mr * 4);
+  /* rows index the tables through the group's first channel: offset the
+   * table bases rather than every row */
+  LLVMValueRef row0 = cg_mulc(s, gi, it->Mg);
+  e->bias = cg_gep(s, IR_I32, e->bias, row0);
+  e->mult = cg_gep(s, IR_I32, e->mult, row0);
+  e->shift = cg_gep(s, IR_I32, e->shift, row0);
+}
+
+static void pack_block(qemit *e, const qconv_items *it, LLVMValueRef x, LLVMValueRef xoff, LLVMValueRef dst,
+                       LLVMValueRef tmp, LLVMValueRef n0, LLVMValueRef n1) {
+  if (e->tap_major)
+    pack_columns_taps(e, it->q, it->Cg, x, xoff, dst, tmp, n0, n1, it->zx);
+  else
+    pack_columns(e, it->q, it->K, x, xoff, dst, tmp, n0, n1, it->zx);
+}
+
+/* One kernel: each item (image and group, row block, group of column
+ * blocks) packs its column blocks into its own scratch and runs its rows
+ * over them. */
+static void packed_per_item(qemit *e, const qconv_items *it, int32_t n, int64_t batch, int64_t nb, int64_t mb) {
+  cg_state *s = e->s;
+  int64_t nc = e->sc->nc, mc = e->sc->mc;
+  enum { QGEMM_MAX_SLOTS = 16 };
+  int64_t slots = nb > QGEMM_MAX_SLOTS ? QGEMM_MAX_SLOTS : nb;
+  int64_t items = batch * mb * slots;
+  cg_kernel_scratch(s, items * it->per_pack);
+  cg_kernel *k = cg_kernel_begin(s, n, items, 2 * it->K * it->Mg * it->cols / (mb * slots) + 1);
+  e->V = k->scratch;
+  e->out = k->out[0];
+  cg_loop item = cg_for(s, k->begin, k->end);
+  LLVMValueRef b = cg_divc(s, item.i, mb * slots), r = cg_remc(s, item.i, mb * slots);
+  LLVMValueRef ib = cg_divc(s, r, slots), grp = cg_remc(s, r, slots);
+  LLVMValueRef vbase = cg_mulc(s, item.i, it->per_pack);
+  LLVMValueRef tmp = cg_gep(s, IR_U8, k->scratch, cg_addc(s, vbase, it->block));
+  LLVMValueRef xoff, out_off;
+  srows sr;
+  qconv_batch(e, it, b, &xoff, &out_off, &sr);
+  LLVMValueRef m0 = cg_mulc(s, ib, mc), m1 = cg_min(s, cg_addc(s, m0, mc), cg_i64(s, it->Mg));
+  cg_loop jbl = cg_for(s, cg_i64(s, 0), cg_divc(s, cg_sub(s, cg_i64(s, nb + slots - 1), grp), slots));
+  LLVMValueRef jb = cg_add(s, grp, cg_mulc(s, jbl.i, slots));
+  LLVMValueRef n0 = cg_mulc(s, jb, nc), n1 = cg_min(s, cg_addc(s, n0, nc), cg_i64(s, it->cols));
+  pack_block(e, it, k->in[0], xoff, cg_gep(s, IR_U8, k->scratch, vbase), tmp, n0, n1);
+  /* the block's panels hold columns from n0 */
+  col_panels(e, &sr, it->Mg, it->cols, m0, m1, n0, n1, vbase, out_off);
+  cg_end(s, &jbl);
+  cg_end(s, &item);
+  cg_kernel_end(s, k);
+}
+
+/* Two kernels sharing one scratch (every kernel's scratch starts at the
+ * same workspace offset, and kernels run in order): the first packs each
+ * (image and group, column block) once, the second runs every (image and
+ * group, row block, column block) over the packed panels. */
+static void prepacked(qemit *e, const qconv_items *it, int32_t n, int64_t batch, int64_t nb, int64_t mb) {
+  cg_state *s = e->s;
+  int64_t nc = e->sc->nc, mc = e->sc->mc, packs = batch * nb;
+  LLVMValueRef tables[3] = {e->bias, e->mult, e->shift};
+  cg_kernel_scratch(s, packs * it->per_pack);
+  cg_kernel *k = cg_kernel_begin(s, n, packs, it->K * nc + 1);
+  int64_t shared = k->scratch_offset;
+  cg_loop item = cg_for(s, k->begin, k->end);
+  LLVMValueRef b = cg_divc(s, item.i, nb), jb = cg_remc(s, item.i, nb), xoff, out_off;
+  srows sr;
+  qconv_batch(e, it, b, &xoff, &out_off, &sr);
+  LLVMValueRef n0 = cg_mulc(s, jb, nc), n1 = cg_min(s, cg_addc(s, n0, nc), cg_i64(s, it->cols));
+  /* the blocks packed, then each item's rows of tmp */
+  LLVMValueRef tmp = cg_gep(s, IR_U8, k->scratch,
+                            cg_addc(s, cg_mulc(s, item.i, it->per_pack - it->block), packs * it->block));
+  pack_block(e, it, k->in[0], xoff, cg_gep(s, IR_U8, k->scratch, cg_mulc(s, item.i, it->block)), tmp, n0, n1);
+  cg_end(s, &item);
+  cg_kernel_end(s, k);
+
+  e->bias = tables[0], e->mult = tables[1], e->shift = tables[2];
+  cg_kernel_scratch(s, packs * it->block);
+  k = cg_kernel_begin(s, n, packs * mb, 2 * it->K * mc * nc + 1);
+  assert(k->scratch_offset == shared);
+  (void)shared;
+  e->V = k->scratch;
+  e->out = k->out[0];
+  item = cg_for(s, k->begin, k->end);
+  /* row blocks innermost: the items of one column block are adjacent */
+  LLVMValueRef p = cg_divc(s, item.i, mb), ib = cg_remc(s, item.i, mb);
+  b = cg_divc(s, p, nb), jb = cg_remc(s, p, nb);
+  qconv_batch(e, it, b, &xoff, &out_off, &sr);
+  LLVMValueRef m0 = cg_mulc(s, ib, mc), m1 = cg_min(s, cg_addc(s, m0, mc), cg_i64(s, it->Mg));
+  n0 = cg_mulc(s, jb, nc), n1 = cg_min(s, cg_addc(s, n0, nc), cg_i64(s, it->cols));
+  col_panels(e, &sr, it->Mg, it->cols, m0, m1, n0, n1, cg_mulc(s, p, it->block), out_off);
+  cg_end(s, &item);
+  cg_kernel_end(s, k);
+}
+
 static kiln_status emit_qconv(cg_state *s, int32_t n, const int32_t *mult, const int32_t *shift, int32_t zx,
                               int32_t zy, int32_t lo, int32_t hi, bool *done) {
   ir_value_id x = cg_in(s, n, 0), w = cg_in(s, n, 1), bias = cg_in(s, n, 2);
@@ -679,44 +792,17 @@ static kiln_status emit_qconv(cg_state *s, int32_t n, const int32_t *mult, const
 
   int64_t nc = sc.nc, mc = sc.mc;
   int64_t nb = ceil_div(cols, nc), mb = ceil_div(Mg, mc);
-  enum { QGEMM_MAX_SLOTS = 16 };
-  int64_t slots = nb > QGEMM_MAX_SLOTS ? QGEMM_MAX_SLOTS : nb;
-  int64_t items = batch * mb * slots;
   int64_t tmp_rows = e.tap_major ? (Cg < QCONV_TAP_ROWS ? Cg : QCONV_TAP_ROWS) : 4;
-  int64_t block = K4 * nr * 4 * (nc / nr), per_item = block + tmp_rows * nc + 64;
-  cg_kernel_scratch(s, items * per_item);
-  cg_kernel *k = cg_kernel_begin(s, n, items, 2 * K * Mg * cols / (mb * slots) + 1);
-  e.V = k->scratch;
-  e.out = k->out[0];
-  LLVMValueRef xin = k->in[0];
-  cg_loop item = cg_for(s, k->begin, k->end);
-  LLVMValueRef b = cg_divc(s, item.i, mb * slots), r = cg_remc(s, item.i, mb * slots);
-  LLVMValueRef ib = cg_divc(s, r, slots), grp = cg_remc(s, r, slots);
-  LLVMValueRef img = cg_divc(s, b, group), gi = cg_remc(s, b, group);
-  LLVMValueRef vbase = cg_mulc(s, item.i, per_item);
-  LLVMValueRef tmp = cg_gep(s, IR_U8, k->scratch, cg_addc(s, vbase, block));
-  LLVMValueRef xoff = cg_mulc(s, cg_add(s, cg_mulc(s, img, C), cg_mulc(s, gi, Cg)), q.H * q.W);
-  LLVMValueRef out_off = cg_mulc(s, cg_add(s, cg_mulc(s, img, M), cg_mulc(s, gi, Mg)), cols);
-  srows sr = {.base = cg_mulc(s, gi, mpan * K4 * mr * 4)};
-  /* rows index the tables through the group's first channel: offset the
-   * table bases rather than every row */
-  LLVMValueRef row0 = cg_mulc(s, gi, Mg);
-  e.bias = cg_gep(s, IR_I32, e.bias, row0);
-  e.mult = cg_gep(s, IR_I32, e.mult, row0);
-  e.shift = cg_gep(s, IR_I32, e.shift, row0);
-  LLVMValueRef m0 = cg_mulc(s, ib, mc), m1 = cg_min(s, cg_addc(s, m0, mc), cg_i64(s, Mg));
-  cg_loop jbl = cg_for(s, cg_i64(s, 0), cg_divc(s, cg_sub(s, cg_i64(s, nb + slots - 1), grp), slots));
-  LLVMValueRef jb = cg_add(s, grp, cg_mulc(s, jbl.i, slots));
-  LLVMValueRef n0 = cg_mulc(s, jb, nc), n1 = cg_min(s, cg_addc(s, n0, nc), cg_i64(s, cols));
-  if (e.tap_major)
-    pack_columns_taps(&e, &q, Cg, xin, xoff, cg_gep(s, IR_U8, k->scratch, vbase), tmp, n0, n1, zx);
+  int64_t block = K4 * nr * 4 * (nc / nr), per_pack = block + tmp_rows * nc + 64;
+  qconv_items it = {.q = &q, .K = K, .Cg = Cg, .C = C, .M = M, .Mg = Mg, .group = group, .cols = cols,
+                    .mpan = mpan, .zx = zx, .block = block, .per_pack = per_pack};
+  /* Row blocks (few columns: ResNet-50's last stage has 49) each packed
+   * the same columns again; pack them once, in a kernel of their own, when
+   * the blocks fit a few MB of scratch. */
+  if (mb > 1 && batch * nb * per_pack <= QCONV_PREPACK_MAX_BYTES)
+    prepacked(&e, &it, n, batch, nb, mb);
   else
-    pack_columns(&e, &q, K, xin, xoff, cg_gep(s, IR_U8, k->scratch, vbase), tmp, n0, n1, zx);
-  /* the block's panels hold columns from n0 */
-  col_panels(&e, &sr, Mg, cols, m0, m1, n0, n1, vbase, out_off);
-  cg_end(s, &jbl);
-  cg_end(s, &item);
-  cg_kernel_end(s, k);
+    packed_per_item(&e, &it, n, batch, nb, mb);
   *done = true;
   return KILN_OK;
 }
