@@ -151,6 +151,8 @@ typedef struct qemit {
   bool per_row;              /* tables indexed by row (conv) or column (matmul) */
   bool small_mult;           /* every multiplier mult * 2^-shift <= 1/2: the shifted
                               * product fits int32 (the VNNI epilogue's premise) */
+  bool zy_in_round;          /* every shift <= 52: z_y * 2^shift joins the rounding
+                              * constant of the VNNI epilogue without overflow */
   int32_t zy, lo, hi;
   int64_t ldc;
 } qemit;
@@ -198,37 +200,43 @@ static void store_u8(qemit *e, LLVMValueRef q, LLVMValueRef off, int valid) {
     cg_store(s, IR_U8, e->out, cg_addc(s, off, l), LLVMBuildExtractElement(s->b, q, cg_i32(s, l), ""));
 }
 
-/* qmath.h's requantization of 16 lanes of one output channel (a, the
- * accumulator plus bias') with vpmuldq: the 64-bit products of the even
- * lanes, then of the odd ones moved down, rounded and shifted by the
- * channel's one shift, and the low halves put back in order.  Exact when
- * the multiplier is at most 1/2 (small_mult): the shifted product then
- * fits int32, so clamping in 32 bits is clamping the spec's int64.  About
- * half the instructions of the generic int64 form (sign extensions and
- * vpmullq on two halves), which took a quarter of a 1x1 layer's time. */
-static void epilogue_vnni(qemit *e, LLVMValueRef a, LLVMValueRef row, LLVMValueRef off, int valid) {
+/* qmath.h's requantization of 16 lanes of one output channel (acc, the
+ * accumulator without bias') with vpmuldq: the 64-bit products of the
+ * even lanes, then of the odd ones moved down, plus one per-row constant
+ * (bias' * mult, the rounding half, and z_y * 2^shift when zy_in_round),
+ * shifted by the channel's one shift, and the low halves put back in
+ * order.  The true sum (acc + bias') * mult + half + z_y 2^shift is below
+ * 2^63 in magnitude, so the wrap-around 64-bit sum of its parts is that
+ * value, and an arithmetic shift of z_y 2^shift adds z_y exactly.  Exact
+ * when the multiplier is at most 1/2 (small_mult): the shifted product
+ * then fits int32, so clamping in 32 bits is clamping the spec's int64.
+ * About half the instructions of the generic int64 form (sign extensions
+ * and vpmullq on two halves), which took a quarter of a 1x1 layer's time;
+ * folding bias' and z_y into the constant saves two more of its twelve. */
+static void epilogue_vnni(qemit *e, LLVMValueRef acc, LLVMValueRef row, LLVMValueRef off, int valid) {
   cg_state *s = e->s;
   enum { L = 16 };
   LLVMTypeRef v8 = LLVMVectorType(s->t_i64, 8);
   LLVMValueRef sh = LLVMBuildSExt(s->b, cg_load(s, IR_I32, e->shift, row), s->t_i64, "");
-  LLVMValueRef shv = cg_splat(s, sh, 8);
+  LLVMValueRef m = LLVMBuildSExt(s->b, cg_load(s, IR_I32, e->mult, row), s->t_i64, "");
+  LLVMValueRef bm = LLVMBuildMul(s->b, LLVMBuildSExt(s->b, cg_load(s, IR_I32, e->bias, row), s->t_i64, ""), m, "");
+  LLVMValueRef c = LLVMBuildAdd(s->b, bm, LLVMBuildShl(s->b, cg_i64(s, 1), cg_addc(s, sh, -1), ""), "");
+  if (e->zy_in_round) c = LLVMBuildAdd(s->b, c, LLVMBuildShl(s->b, cg_i64(s, e->zy), sh, ""), "");
+  LLVMValueRef shv = cg_splat(s, sh, 8), cv = cg_splat(s, c, 8), m64 = cg_splat(s, m, 8);
   LLVMValueRef inter[L];
   for (int l = 0; l < L; l++) inter[l] = cg_i32(s, l % 2 ? L + l - 1 : l); /* low dword of qword l/2 of each */
   /* as 8 qwords: the even lanes sign-extended in place (shl, ashr), the odd
    * ones by an arithmetic shift; both multiplied by a sign-extended 32-bit
    * value, which LLVM selects as vpmuldq */
-  LLVMValueRef q = LLVMBuildBitCast(s->b, a, v8, ""), c32 = cg_splat(s, cg_i64(s, 32), 8);
-  LLVMValueRef m64 = cg_splat(s, LLVMBuildSExt(s->b, cg_load(s, IR_I32, e->mult, row), s->t_i64, ""), 8);
-  LLVMValueRef half_ = LLVMBuildShl(s->b, cg_i64(s, 1), cg_addc(s, sh, -1), "");
+  LLVMValueRef q = LLVMBuildBitCast(s->b, acc, v8, ""), c32 = cg_splat(s, cg_i64(s, 32), 8);
   LLVMValueRef src[2] = {LLVMBuildAShr(s->b, LLVMBuildShl(s->b, q, c32, ""), c32, ""), LLVMBuildAShr(s->b, q, c32, "")};
   LLVMValueRef part[2];
   for (int i = 0; i < 2; i++) {
-    LLVMValueRef p = LLVMBuildMul(s->b, src[i], m64, "");
-    p = LLVMBuildAShr(s->b, LLVMBuildAdd(s->b, p, cg_splat(s, half_, 8), ""), shv, "");
-    part[i] = LLVMBuildBitCast(s->b, p, e->vi32, "");
+    LLVMValueRef p = LLVMBuildAdd(s->b, LLVMBuildMul(s->b, src[i], m64, ""), cv, "");
+    part[i] = LLVMBuildBitCast(s->b, LLVMBuildAShr(s->b, p, shv, ""), e->vi32, "");
   }
   LLVMValueRef v = LLVMBuildShuffleVector(s->b, part[0], part[1], LLVMConstVector(inter, L), "");
-  v = LLVMBuildAdd(s->b, v, cg_splat(s, cg_i32(s, e->zy), L), "");
+  if (!e->zy_in_round) v = LLVMBuildAdd(s->b, v, cg_splat(s, cg_i32(s, e->zy), L), "");
   v = cg_min(s, cg_max(s, v, cg_splat(s, cg_i32(s, e->lo), L)), cg_splat(s, cg_i32(s, e->hi), L));
   store_u8(e, LLVMBuildTrunc(s->b, v, LLVMVectorType(s->t_i8, L), ""), off, valid);
 }
@@ -251,7 +259,7 @@ static void epilogue(qemit *e, LLVMValueRef acc, LLVMValueRef row, LLVMValueRef 
     sh = LLVMBuildSExt(s->b, load_vec(s, e->vi32, e->shift, cg_mulc(s, col, 4), 4), v64, "");
   }
   if (e->vnni && e->per_row && e->small_mult) {
-    epilogue_vnni(e, LLVMBuildAdd(s->b, acc, b, ""), row, off, valid);
+    epilogue_vnni(e, acc, row, off, valid);
     return;
   }
   LLVMValueRef one = cg_splat(s, cg_i64(s, 1), L);
@@ -608,8 +616,11 @@ static void tables(qemit *e, int32_t n, const int32_t *bias, const int8_t *w, in
     sh[c] = shift[c];
   }
   for (int64_t c = count; c < padded; c++) sh[c] = 1;
-  e->small_mult = true;
-  for (int64_t c = 0; c < count; c++) e->small_mult &= ldexp((double)mult[c], -shift[c]) <= 0.5;
+  e->small_mult = e->zy_in_round = true;
+  for (int64_t c = 0; c < count; c++) {
+    e->small_mult &= ldexp((double)mult[c], -shift[c]) <= 0.5;
+    e->zy_in_round &= shift[c] <= 52;
+  }
   char name[64];
   snprintf(name, sizeof name, "qbias_%d", n);
   e->bias = cg_const_global(s, name, b, padded * 4);
