@@ -47,6 +47,7 @@
 #include "kernels/conv_nchwc.h"
 #include "kernels/depthwise.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_int8.h"
 #include "kernels/tuning.h"
 #include "passes.h"
 
@@ -82,6 +83,8 @@ static void report_untuned(kiln_ctx *ctx, const tuning_use *tu, int kernels) {
  * of mr), the depthwise kernel's fixed fields must hold their values. */
 static const char *schedule_problem(const cg_target_caps *caps, const ir_graph *g, ir_node_id n,
                                     cg_conv_algo algo, const cg_schedule *sc) {
+  cg_qgemm_shape qs;
+  if (cg_qgemm_shape_of(g, n, &qs)) return cg_qgemm_schedule_check(caps, &qs, sc);
   if (sc->conv != algo) {
     switch (algo) {
     case CG_CONV_DIRECT: return "this node runs on the direct convolution kernel (conv=direct)";
@@ -305,6 +308,28 @@ static bool depthwise_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const c
   return true;
 }
 
+/* kiln.QConv and kiln.QMatMul on the packed int8 kernel
+ * (kernels/gemm_int8.c): the default, a given or a tuned schedule, written
+ * to the node.  Their activations stay plain and their weights are packed
+ * by the kernel itself.  `schedule = "reference"` (the plain loops the
+ * tests use as the oracle) is left as it is. */
+static bool qgemm_schedule(kiln_ctx *ctx, ir_graph *g, ir_node_id n, const cg_target_caps *caps, bool print,
+                           tuning_use *tu) {
+  cg_qgemm_shape sh;
+  if (!cg_qgemm_shape_of(g, n, &sh)) return false;
+  const char *given = ir_attr_string_or(g, n, "schedule", NULL);
+  if (given && !strcmp(given, "reference")) return true;
+  cg_schedule sc;
+  cg_qgemm_schedule_default(caps, &sh, &sc);
+  settled chosen = {.source = "default"};
+  settle_schedule(ctx, tu, caps, g, n, CG_CONV_GEMM, true, &sc, &chosen);
+  if (print)
+    fprintf(stderr, "schedule %s (%s, int8, rows=%lld cols=%lld K=%lld batch=%lld): %s [%s]\n",
+            g->nodes[n].name, ir_ops[g->nodes[n].op].name, (long long)sh.rows, (long long)sh.cols,
+            (long long)sh.K, (long long)sh.batch, chosen.text, chosen.source);
+  return true;
+}
+
 kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options *opt) {
   cg_target t;
   kiln_status st = cg_target_init(ctx, &t, opt->target, opt->cpu, opt->opt_level);
@@ -326,6 +351,10 @@ kiln_status pass_reorder_layout(kiln_ctx *ctx, kiln_graph *g, const kiln_options
     if (lanes && (depthwise_schedule(ctx, g, n, &caps, opt->print_schedule, tup) ||
                   direct_schedule(ctx, g, n, &caps, lanes, !opt->conv_plain, !opt->sparse_off,
                                   opt->print_schedule, tup))) {
+      kernels++;
+      continue;
+    }
+    if (qgemm_schedule(ctx, g, n, &caps, opt->print_schedule, tup)) {
       kernels++;
       continue;
     }

@@ -27,6 +27,9 @@ enum { ALL_BUILD = DRV_COMPILE | DRV_RUN | DRV_DUMP | DRV_BENCH };
 enum { WITH_MODEL = ALL_BUILD | DRV_OPS | DRV_INFO | DRV_CALIBRATE | DRV_TUNE };
 /* the commands that build the graph --quantize rewrites (docs/quantization.md) */
 enum { QUANT = DRV_COMPILE | DRV_RUN | DRV_DUMP };
+/* ...and the ones kiln tune takes too: it tunes the int8 kernels of the
+ * graph they make */
+enum { QUANT_TUNE = QUANT | DRV_TUNE };
 
 typedef int (*drv_setter)(kiln_ctx *ctx, drv_args *a, const char *opt, const char *value);
 
@@ -524,22 +527,22 @@ static const drv_option options[] = {
      "leave constants out of Graphviz pictures"},
     {"--iterations", NULL, "K", DRV_BENCH, set_iterations, "timed runs (default 100)"},
     {"--warmup", NULL, "K", DRV_BENCH, set_warmup, "untimed runs first (default 5)"},
-    {"--quantize", NULL, "int8|w8a8|w4a8|w4a16", QUANT, set_quantize,
+    {"--quantize", NULL, "int8|w8a8|w4a8|w4a16", QUANT_TUNE, set_quantize,
      "int8: Conv, Gemm and MatMul to int8 kernels; w8a8, w4a8, w4a16: the linear layers (Gemm, "
      "MatMul) with int8 or int4 weights and int8 or float activations (all but w4a16 need "
      "--profile or --data)"},
     {"--group-size", NULL, "32|64|128", QUANT, set_group_size,
      "rows of K sharing one weight scale under --quantize w4a8/w4a16 (default 128)"},
-    {"--profile", NULL, "PROFILE.yaml", QUANT, set_profile,
+    {"--profile", NULL, "PROFILE.yaml", QUANT_TUNE, set_profile,
      "activation ranges written by kiln calibrate"},
-    {"--data", NULL, "DIR", QUANT | DRV_BENCH | DRV_CALIBRATE, set_data,
+    {"--data", NULL, "DIR", QUANT_TUNE | DRV_BENCH | DRV_CALIBRATE, set_data,
      "calibration samples (NNN.npy / NNN.pb, or a folder per sample; --prune wanda too)"},
-    {"--method", NULL, "METHOD", QUANT | DRV_CALIBRATE, set_method,
+    {"--method", NULL, "METHOD", QUANT_TUNE | DRV_CALIBRATE, set_method,
      "range from the samples: percentile[:P] (default, P 99.99), minmax, entropy or mse"},
-    {"--per-channel", NULL, NULL, QUANT, set_per_channel,
+    {"--per-channel", NULL, NULL, QUANT_TUNE, set_per_channel,
      "one weight scale per output channel (default)"},
-    {"--per-tensor", NULL, NULL, QUANT, set_per_channel, "one weight scale per tensor"},
-    {"--keep-float", NULL, "NODE[,NODE...]", QUANT, set_keep_float,
+    {"--per-tensor", NULL, NULL, QUANT_TUNE, set_per_channel, "one weight scale per tensor"},
+    {"--keep-float", NULL, "NODE[,NODE...]", QUANT_TUNE, set_keep_float,
      "leave these nodes in float"},
     {"--quant-report", NULL, "FILE.md", QUANT, set_quant_report,
      "per-node SQNR and output error on --data, as Markdown"},

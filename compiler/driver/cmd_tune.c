@@ -48,6 +48,7 @@
 #include "kernels/conv_nchwc.h"
 #include "kernels/depthwise.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_int8.h"
 #include "kernels/tuning.h"
 #include "passes.h"
 
@@ -64,6 +65,8 @@ typedef struct kernel {
   cg_gemm_shape shape; /* algo GEMM */
   cg_nchwc_shape conv; /* algo direct */
   cg_dw_shape dw;      /* algo depthwise */
+  bool int8;           /* kiln.QConv / kiln.QMatMul on kernels/gemm_int8.c */
+  cg_qgemm_shape q;    /* int8 */
   int64_t K;         /* products summed per output (the rounding tolerance) */
   cg_schedule def;
   double weight;     /* its share of the budget: the default's time x uses */
@@ -147,6 +150,7 @@ static ir_graph *kernel_graph(kiln_ctx *ctx, const ir_graph *g, ir_node_id n, co
       k->values[ins[i]].layout = blocked_or_plain(x);
       push(k, &k->inputs, &k->num_inputs, ins[i]);
     }
+    k->values[ins[i]].quant = x->quant; /* an int8 kernel's scales (g outlives k) */
   }
   for (int o = 0; o < no; o++) {
     ir_value_id v = nd->outputs[o];
@@ -155,6 +159,7 @@ static ir_graph *kernel_graph(kiln_ctx *ctx, const ir_graph *g, ir_node_id n, co
     outs[o] = ir_add_value(k, g->values[v].name, g->values[v].dtype, &g->values[v].shape);
     k->values[outs[o]].storage = IR_STORAGE_OUTPUT;
     k->values[outs[o]].layout = blocked_or_plain(&g->values[v]);
+    k->values[outs[o]].quant = g->values[v].quant;
     push(k, &k->outputs, &k->num_outputs, outs[o]);
   }
   ir_node_id kn = ir_add_node(k, nd->op, nd->name, ni, ins, no, outs);
@@ -213,7 +218,10 @@ static const char harness_c[] =
     "    int64_t n = numel(&m->inputs[i]); float *x = calloc((size_t)n * 8 + 8, 1); in[i] = x;\n"
     "    if (m->inputs[i].dtype == KILN_F32) for (int64_t e = 0; e < n; e++) {\n"
     "      seed = seed * 6364136223846793005ull + 1442695040888963407ull;\n"
-    "      x[e] = (float)((double)(seed >> 11) / (double)(1ull << 53) * 2 - 1); } }\n"
+    "      x[e] = (float)((double)(seed >> 11) / (double)(1ull << 53) * 2 - 1); }\n"
+    "    if (m->inputs[i].dtype == KILN_U8 || m->inputs[i].dtype == KILN_I8) for (int64_t e = 0; e < n; e++) {\n"
+    "      seed = seed * 6364136223846793005ull + 1442695040888963407ull;\n"
+    "      ((uint8_t *)x)[e] = (uint8_t)(seed >> 56); } }\n"
     "  for (int o = 0; o < m->num_outputs && o < 8; o++) "
     "out[o] = calloc((size_t)numel(&m->outputs[o]) * 8 + 8, 1);\n"
     "  void *ws = aligned_alloc(64, (m->workspace_size + 127) / 64 * 64);\n"
@@ -231,7 +239,9 @@ static const char harness_c[] =
     "  while (hi > lo && s[hi - 1] > q3 + 1.5 * iqr) hi--;\n"
     "  printf(\"kiln-time-us: %.9g\\n\", s[lo + (hi - lo) / 2] * 1e6);\n"
     "  int64_t n = numel(&m->outputs[0]), step = n > 256 ? n / 256 : 1;\n"
-    "  for (int64_t i = 0; i < n; i += step) printf(\"kiln-check: %.9g\\n\", ((float *)out[0])[i]);\n"
+    "  for (int64_t i = 0; i < n; i += step) printf(\"kiln-check: %.9g\\n\",\n"
+    "    m->outputs[0].dtype == KILN_U8 ? (double)((uint8_t *)out[0])[i]\n"
+    "    : m->outputs[0].dtype == KILN_I8 ? (double)((int8_t *)out[0])[i] : (double)((float *)out[0])[i]);\n"
     "  return 0;\n}\n";
 
 static int shell(const char *cmd) {
@@ -339,6 +349,11 @@ static kiln_status compile_kernel(tuner *t, const kernel *k, const cg_schedule *
       for (int64_t e = 0; e < n; e++) {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         x[e] = (float)((double)(seed >> 11) / (double)(1ull << 53) * 2 - 1);
+      }
+    if (c->m->inputs[i].dtype == KILN_U8 || c->m->inputs[i].dtype == KILN_I8) /* an int8 kernel's */
+      for (int64_t e = 0; e < n; e++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        ((uint8_t *)x)[e] = (uint8_t)(seed >> 56);
       }
     c->ins[i] = x;
   }
@@ -650,7 +665,83 @@ static candidate *rank_depthwise(tuner *t, const kernel *k, int *count) {
 }
 
 /* Kernel k's space, ranked by its generator's cost model. */
+/* ---- the int8 kernel ------------------------------------------------------------------ */
+/* Estimated cycles of one run of the int8 kernel (kernels/gemm_int8.c) on
+ * sh under s: per group of 4 k, mr x nv dot products (vpdpbusd, 2 per
+ * cycle; the generic form widens, multiplies and adds, about 3 cycles a
+ * vector), nv loads and mr broadcasts at 2 per cycle, no faster than a
+ * 5-cycle latency per chain; the epilogue (about 3 cycles a vector); the
+ * tail panel's unused lanes and tail tile's unused rows; the packing of
+ * each column block (once: row blocks share it); the weights read again
+ * per column block; the items' balance. */
+static double cost_qgemm(const cg_target_caps *caps, const cg_qgemm_shape *sh, const cg_schedule *s,
+                         int threads) {
+  int regs = caps->vector_regs > 0 ? caps->vector_regs : 16;
+  bool vnni = caps->int8_vnni && s->lanes == 16;
+  int nv = s->nr / s->lanes, acc = s->mr * nv;
+  double step = fmax(fmax(vnni ? acc / 2.0 : acc * 3.0, (nv + s->mr) / 2.0), 5.0);
+  if (acc + nv + 1 > regs - (vnni ? 1 : 5)) step *= 2.5; /* spills */
+  double K4 = (double)ceil_div(sh->K, 4);
+  /* vectors of columns computed: whole panels, then the tail's vectors */
+  double vecs = (double)(sh->cols / s->nr) * nv + (double)ceil_div(sh->cols % s->nr, s->lanes);
+  double tiles_m = (double)ceil_div(sh->rows, s->mr);
+  double compute = (double)sh->batch * tiles_m * (vecs / nv) * (K4 * step + acc * 3.0);
+  double pack = (double)sh->batch * (double)sh->cols * (double)sh->K / 16.0;
+  double nb = (double)ceil_div(sh->cols, s->nc), mb = (double)ceil_div(sh->rows, s->mc);
+  double weights = (double)sh->batch * nb * (double)sh->rows * (double)sh->K / 32.0;
+  double work = compute + pack + weights;
+  double items = (double)sh->batch * nb * mb, per_thread = ceil(items / threads);
+  return work / items * per_thread + 2000.0 * per_thread;
+}
+
+/* Puts s into the form the int8 kernel runs it in (kc the whole K, blocks
+ * multiples of the register block and no larger than the problem). */
+static bool normalize_qgemm(const cg_target_caps *caps, const cg_qgemm_shape *sh, cg_schedule *s) {
+  if (s->mr < 1 || s->lanes < 1 || s->nr < s->lanes) return false;
+  s->kc = ceil_div(sh->K, 4) * 4;
+  s->unroll = 1;
+  s->par = CG_PAR_MN;
+  s->mc = round_up(s->mc < sh->rows ? s->mc : sh->rows, s->mr);
+  s->nc = round_up(s->nc < sh->cols ? s->nc : sh->cols, s->nr);
+  if (s->mc < s->mr) s->mc = s->mr;
+  if (s->nc < s->nr) s->nc = s->nr;
+  return cg_qgemm_schedule_check(caps, sh, s) == NULL;
+}
+
+/* The int8 kernel's space (register block, row and column blocks) at the
+ * default's lanes, ranked by cost. */
+static candidate *rank_qgemm(tuner *t, const kernel *k, int *count) {
+  const cg_qgemm_shape *sh = &k->q;
+  int regs = t->caps.vector_regs > 0 ? t->caps.vector_regs : 16;
+  static const int64_t mcs[] = {1, 32, 64, 128, 256, 1 << 30};
+  static const int64_t ncs[] = {1, 2, 4, 8, 16, 1 << 30}; /* panels */
+  int cap = 512, n = 0;
+  candidate *c = kiln_malloc(t->ctx, (size_t)cap * sizeof *c);
+  for (int nv = 1; nv <= 4; nv++)
+    for (int mr = 1; mr <= 16; mr++) {
+      if (mr * nv + nv + 1 > regs - 1) continue;
+      for (size_t b = 0; b < 6; b++)
+        for (size_t d = 0; d < 6; d++) {
+          cg_schedule s = k->def;
+          s.mr = mr;
+          s.nr = nv * s.lanes;
+          s.mc = b == 0 ? mr : mcs[b];
+          s.nc = ncs[d] >= (1 << 30) ? ncs[d] : ncs[d] * s.nr;
+          if (!normalize_qgemm(&t->caps, sh, &s)) continue;
+          bool dup = false;
+          for (int i = n - 1; i >= 0 && i >= n - 64 && !dup; i--) dup = !memcmp(&c[i].s, &s, sizeof s);
+          if (dup) continue;
+          if (n == cap) c = kiln_realloc(t->ctx, c, (size_t)(cap *= 2) * sizeof *c);
+          c[n++] = (candidate){s, cost_qgemm(&t->caps, sh, &s, t->threads)};
+        }
+    }
+  qsort(c, (size_t)n, sizeof *c, cmp_candidate);
+  *count = n;
+  return c;
+}
+
 static candidate *rank_space(tuner *t, const kernel *k, int *count) {
+  if (k->int8) return rank_qgemm(t, k, count);
   switch (k->algo) {
   case CG_CONV_DIRECT: return rank_direct(t, k, count);
   case CG_CONV_DEPTHWISE: return rank_depthwise(t, k, count);
@@ -659,6 +750,7 @@ static candidate *rank_space(tuner *t, const kernel *k, int *count) {
 }
 
 static bool normalize(const tuner *t, const kernel *k, cg_schedule *s) {
+  if (k->int8) return normalize_qgemm(&t->caps, &k->q, s);
   switch (k->algo) {
   case CG_CONV_DIRECT: return normalize_direct(t, &k->conv, s);
   case CG_CONV_DEPTHWISE: return normalize_depthwise(t, &k->dw, s);
@@ -700,6 +792,25 @@ static void progress(const search *z) {
   fflush(stderr);
 }
 
+/* The values of c's first output as floats (*owned: a copy the caller
+ * frees): a --runner program prints them, an int8 kernel's bytes are
+ * widened. */
+static float *output_values(tuner *t, const compiled *c, int64_t *n, bool *owned) {
+  *owned = false;
+  if (c->prog) {
+    *n = c->nsample;
+    return c->sample;
+  }
+  const kiln_tensor_info *o = &c->m->outputs[0];
+  *n = numel_of(o);
+  if (o->dtype == KILN_F32) return c->outs[0];
+  float *v = kiln_malloc(t->ctx, (size_t)*n * sizeof *v + 4);
+  for (int64_t i = 0; i < *n; i++)
+    v[i] = o->dtype == KILN_I8 ? (float)((const int8_t *)c->outs[0])[i] : (float)((const uint8_t *)c->outs[0])[i];
+  *owned = true;
+  return v;
+}
+
 /* Compiles, checks and times one candidate; true if it became the best. */
 static bool try_candidate(search *z, const cg_schedule *s) {
   tuner *t = z->t;
@@ -717,14 +828,18 @@ static bool try_candidate(search *z, const cg_schedule *s) {
   }
   double us = time_compiled(t, &c, 0.05);
   /* the output must be the default's up to the rounding of another
-   * summation order: |error| grows like sqrt(K) ulps of the largest value */
-  const float *y = c.prog ? c.sample : c.outs[0];
-  if (c.prog && c.nsample != z->ref_n) us = -1;
-  double tol = 1e-5 * sqrt((double)z->k->K) * (z->ref_max > 0 ? z->ref_max : 1), worst = 0;
-  for (int64_t i = 0; i < z->ref_n; i++) {
+   * summation order: |error| grows like sqrt(K) ulps of the largest value;
+   * an int8 kernel's integer sums have no rounding, its bytes must match */
+  int64_t ny;
+  bool owned;
+  float *y = output_values(t, &c, &ny, &owned);
+  if (ny != z->ref_n) us = -1;
+  double tol = z->k->int8 ? 0 : 1e-5 * sqrt((double)z->k->K) * (z->ref_max > 0 ? z->ref_max : 1), worst = 0;
+  for (int64_t i = 0; i < z->ref_n && i < ny; i++) {
     double d = fabs((double)y[i] - (double)z->ref[i]);
     if (!(d <= worst)) worst = d; /* NaN counts as worst */
   }
+  if (owned) kiln_free(t->ctx, y);
   if (us < 0 || !(worst <= tol)) {
     z->rejected++;
     if (us < 0)
@@ -797,8 +912,8 @@ static kiln_status tune_kernel(tuner *t, const kernel *k, double seconds, cg_tun
     kiln_free(t->ctx, z.seen);
     return KILN_ERR_INVALID_MODEL;
   }
-  z.ref_n = z.def.prog ? z.def.nsample : numel_of(&z.def.m->outputs[0]);
-  z.ref = z.def.prog ? z.def.sample : z.def.outs[0];
+  bool ref_owned;
+  z.ref = output_values(t, &z.def, &z.ref_n, &ref_owned);
   for (int64_t i = 0; i < z.ref_n; i++) z.ref_max = fmax(z.ref_max, fabs(z.ref[i]));
   z.best_us = z.def_us;
   z.best_s = k->def;
@@ -843,20 +958,23 @@ static kiln_status tune_kernel(tuner *t, const kernel *k, double seconds, cg_tun
   if (def_us / best_us > t->best_gain) t->best_gain = def_us / best_us;
   compiled_free(t->ctx, &z.best);
   compiled_free(t->ctx, &z.def);
+  if (ref_owned) kiln_free(t->ctx, z.ref);
   kiln_free(t->ctx, z.seen);
   return KILN_OK;
 }
 
 /* ---- the command -------------------------------------------------------------------- */
 static int tune(kiln_ctx *ctx, drv_args *a) {
-  /* the pipeline up to (not including) reorder-layout */
-  const char *cut = strstr(kiln_default_pipeline, ",reorder-layout");
+  /* the pipeline up to (not including) reorder-layout; under --quantize
+   * the one that makes the int8 kernels */
+  const char *pipeline = a->opt.quantize ? kiln_quant_pipeline : kiln_default_pipeline;
+  const char *cut = strstr(pipeline, ",reorder-layout");
   if (!cut) {
     kiln_error(ctx, "tune: the default pipeline has no reorder-layout pass");
     return 1;
   }
-  char *front = kiln_strdup(ctx, kiln_default_pipeline);
-  front[cut - kiln_default_pipeline] = 0;
+  char *front = kiln_strdup(ctx, pipeline);
+  front[cut - pipeline] = 0;
   kiln_options o = a->opt;
   o.passes = front;
   o.tuning = NULL;
@@ -912,8 +1030,14 @@ static int tune(kiln_ctx *ctx, drv_args *a) {
     if (g->nodes[n].dead) continue;
     kernel k = {.node = n, .uses = 1};
     /* the same choice of kernel as reorder-layout's (depthwise_schedule,
-     * direct_schedule, then the GEMM) */
-    if (lanes && cg_depthwise_of(g, n) && cg_nchwc_node(g, n)) {
+     * direct_schedule, qgemm_schedule, then the GEMM) */
+    if (cg_qgemm_shape_of(g, n, &k.q)) {
+      k.int8 = true;
+      k.algo = CG_CONV_GEMM;
+      cg_qgemm_schedule_default(&t.caps, &k.q, &k.def);
+      k.K = k.q.K;
+      k.flops = 2.0 * (double)k.q.rows * (double)k.q.cols * (double)k.q.K * (double)k.q.batch;
+    } else if (lanes && cg_depthwise_of(g, n) && cg_nchwc_node(g, n)) {
       k.algo = CG_CONV_DEPTHWISE;
       cg_depthwise_shape_of(g, n, &k.dw);
       cg_depthwise_schedule_default(&t.caps, &k.dw, &k.def);

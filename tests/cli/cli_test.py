@@ -543,6 +543,35 @@ def _():
            "bad depthwise record", err)
 
 
+@case("tune --quantize int8: the int8 kernels are searched, their records applied, same bytes")
+def _():
+    conv_model("qconvs.onnx")
+    os.makedirs("qcalib", exist_ok=True)
+    rng = np.random.default_rng(8)
+    for i in range(3):
+        np.save(f"qcalib/{i:03d}.npy", rng.standard_normal((1, 8, 10, 10)).astype(np.float32))
+    np.save("qconvs_x.npy", rng.standard_normal((1, 8, 10, 10)).astype(np.float32))
+    q = ["--quantize", "int8", "--data", "qcalib", "--threads", "1"]
+    rc, out, err = kiln("tune", "qconvs.onnx", "-o", "qconvs.tuning.yaml", "--budget", "3", *q)
+    expect(rc == 0 and "2 distinct kernels" in out and "records in qconvs.tuning.yaml" in out,
+           "tune", out, err)
+    text = open("qconvs.tuning.yaml").read()
+    expect(text.count('kernel: "QConv u8[') == 2 and "conv=" not in text, "int8 records", text)
+    rc, out, err = kiln("run", "qconvs.onnx", "--input", "qconvs_x.npy", "-o", "q_dflt", *q)
+    expect(rc == 0, "default run", err)
+    rc, out, err = kiln("run", "qconvs.onnx", "--input", "qconvs_x.npy", "-o", "q_tuned", *q,
+                        "--tuning", "qconvs.tuning.yaml", "--print-schedule")
+    expect(rc == 0 and err.count("int8, rows=") == 2 and err.count("[tuned: ") == 2
+           and "no record" not in err, "every int8 kernel tuned", err)
+    a, b = np.load("q_dflt/y.npy"), np.load("q_tuned/y.npy")
+    expect(np.array_equal(a, b), "tuned int8 outputs differ", float(np.abs(a - b).max()))
+    # a record the int8 kernel cannot follow is reported and the default kept
+    bad = re.sub(r'schedule: "mr=\d+', 'schedule: "mr=17', text, count=1)
+    open("qconvs_bad.tuning.yaml", "w").write(bad)
+    rc, out, err = kiln("compile", "qconvs.onnx", "-o", "q_bad", *q, "--tuning", "qconvs_bad.tuning.yaml")
+    expect(rc == 0 and "mr must be 1..16" in err and "1 of 2 kernels" in err, "bad int8 record", err)
+
+
 failed = [r for r in results if r[1]]
 for name, why in results:
     print(("FAIL " if why else "ok   ") + name)

@@ -52,7 +52,7 @@ static bool has_feature(const char *features, const char *f) {
   return false;
 }
 
-static bool target_vnni512(const cg_target *t) {
+bool cg_target_vnni512(const cg_target *t) {
   return t->vector_bits >= 512 && has_feature(t->features, "avx512vnni") &&
          has_feature(t->features, "avx512bw");
 }
@@ -96,43 +96,83 @@ static int64_t balanced_block(int64_t cols, int64_t nr, int lanes, int64_t cap_p
   return best_p * nr;
 }
 
-void cg_qgemm_schedule(cg_state *s, int32_t n, int64_t rows, int64_t cols, int64_t K,
-                       int64_t batch, cg_schedule *out) {
+bool cg_qgemm_shape_of(const ir_graph *g, ir_node_id n, cg_qgemm_shape *sh) {
+  const ir_node *nd = &g->nodes[n];
+  if ((nd->op != IR_OP_QCONV && nd->op != IR_OP_QMAT_MUL) || nd->num_inputs < 2 || nd->num_outputs < 1)
+    return false;
+  ir_value_id x = nd->inputs[0], w = nd->inputs[1], bias = nd->num_inputs > 2 ? nd->inputs[2] : IR_NONE;
+  if (x < 0 || w < 0 || nd->outputs[0] < 0 || !ir_const_data(g, w) ||
+      g->values[w].layout.kind != IR_LAYOUT_PLAIN || (bias >= 0 && !ir_const_data(g, bias)))
+    return false;
+  const ir_shape *xs = &g->values[x].shape, *ws = &g->values[w].shape, *ys = &g->values[nd->outputs[0]].shape;
+  if (nd->op == IR_OP_QMAT_MUL) {
+    if (ws->rank != 2) return false;
+    int64_t K = ws->dims[0], numel = 1;
+    for (int d = 0; d < xs->rank; d++) numel *= xs->dims[d];
+    *sh = (cg_qgemm_shape){.rows = K ? numel / K : 0, .cols = ws->dims[1], .K = K, .batch = 1};
+    return K >= 1 && sh->cols >= 1 && sh->rows >= 1;
+  }
+  int64_t group = ir_attr_int_or(g, n, "group", 1);
+  if (xs->rank < 3 || xs->rank > 4 || ws->rank != xs->rank || ys->rank != xs->rank || group < 1 ||
+      xs->dims[1] % group || ws->dims[0] % group || ws->dims[0] / group < 4)
+    return false; /* depthwise, 3-d windows: the reference loops */
+  int64_t K = ws->dims[1], cols = 1;
+  for (int d = 2; d < ws->rank; d++) K *= ws->dims[d], cols *= ys->dims[d];
+  *sh = (cg_qgemm_shape){.rows = ws->dims[0] / group, .cols = cols, .K = K, .batch = xs->dims[0] * group};
+  return cols >= 1 && K >= 1;
+}
+
+static bool caps_vnni(const cg_target_caps *caps) { return caps->int8_vnni && caps->vector_bits >= 512; }
+
+void cg_qgemm_schedule_default(const cg_target_caps *caps, const cg_qgemm_shape *sh, cg_schedule *out) {
   cg_schedule sc = {.unroll = 1, .par = CG_PAR_MN};
-  bool vnni = target_vnni512(s->target);
-  sc.lanes = vnni ? 16 : s->target->vector_bits >= 128 ? s->target->vector_bits / 32 : 4;
+  bool vnni = caps_vnni(caps);
+  sc.lanes = vnni ? 16 : caps->vector_bits >= 128 ? caps->vector_bits / 32 : 4;
   /* VNNI: 8 x 3 accumulators + 3 loads + a broadcast fill 28 of the 32
    * zmm registers.  The generic dot product needs temporaries for the
    * widened bytes, so a smaller block. */
   sc.mr = vnni ? 8 : 4;
   sc.nr = (vnni ? 3 : 2) * sc.lanes;
-  if (cols <= sc.lanes) sc.nr = sc.lanes;
-  int64_t K4 = ceil_div(K, 4);
+  if (sh->cols <= sc.lanes) sc.nr = sc.lanes;
+  int64_t K4 = ceil_div(sh->K, 4);
   sc.kc = K4 * 4;
   /* columns: a few blocks per thread, each block's packed bytes in L2 */
   int64_t cap = (256 * 1024) / (K4 * 4) / sc.nr * sc.nr;
   if (cap < sc.nr) cap = sc.nr;
-  sc.nc = balanced_block(cols, sc.nr, sc.lanes, cap / sc.nr, batch);
-  int64_t items = batch * ceil_div(cols, sc.nc);
-  sc.mc = round_up(rows, sc.mr);
-  if (items < 4 && rows >= 2 * sc.mr) {
+  sc.nc = balanced_block(sh->cols, sc.nr, sc.lanes, cap / sc.nr, sh->batch);
+  int64_t items = sh->batch * ceil_div(sh->cols, sc.nc);
+  sc.mc = round_up(sh->rows, sc.mr);
+  if (items < 4 && sh->rows >= 2 * sc.mr) {
     int64_t mb = ceil_div(4, items);
-    if (mb > rows / sc.mr) mb = rows / sc.mr;
-    sc.mc = round_up(ceil_div(rows, mb), sc.mr);
-  }
-  const char *text = ir_attr_string_or(s->g, n, "schedule", NULL);
-  if (text) {
-    cg_schedule t = sc;
-    /* any lane count the registers hold: only 16 takes VNNI, the others
-     * the generic dot product (so tests reach it on any host) */
-    int maxl = s->target->vector_bits > 128 ? s->target->vector_bits / 32 : 4;
-    if (cg_schedule_parse(text, &t) && (t.lanes == 4 || t.lanes == 8 || t.lanes == 16) && t.lanes <= maxl &&
-        t.mr >= 1 && t.mr <= 16 &&
-        t.nr >= t.lanes && t.nr % t.lanes == 0 && t.nr / t.lanes <= 4 && t.mc >= t.mr &&
-        t.mc % t.mr == 0 && t.nc >= t.nr && t.nc % t.nr == 0)
-      sc = t, sc.kc = K4 * 4;
+    if (mb > sh->rows / sc.mr) mb = sh->rows / sc.mr;
+    sc.mc = round_up(ceil_div(sh->rows, mb), sc.mr);
   }
   *out = sc;
+}
+
+const char *cg_qgemm_schedule_check(const cg_target_caps *caps, const cg_qgemm_shape *sh,
+                                    const cg_schedule *t) {
+  /* any lane count the registers hold: only 16 takes VNNI, the others the
+   * generic dot product (so tests reach it on any host) */
+  int maxl = caps->vector_bits > 128 ? caps->vector_bits / 32 : 4;
+  if (t->conv != CG_CONV_GEMM) return "the int8 kernel takes no conv= (it is a GEMM)";
+  if (!(t->lanes == 4 || t->lanes == 8 || t->lanes == 16) || t->lanes > maxl)
+    return "lanes must be 4, 8 or 16 and within the target's vectors";
+  if (t->mr < 1 || t->mr > 16) return "mr must be 1..16";
+  if (t->nr < t->lanes || t->nr % t->lanes || t->nr / t->lanes > 4) return "nr must be 1 to 4 vectors";
+  if (t->mc < t->mr || t->mc % t->mr) return "mc must be a positive multiple of mr";
+  if (t->nc < t->nr || t->nc % t->nr) return "nc must be a positive multiple of nr";
+  if (t->kc != ceil_div(sh->K, 4) * 4) return "kc must be the whole K (rounded up to groups of 4)";
+  if (t->par != CG_PAR_MN || t->unroll != 1) return "the int8 kernel splits (M, N) tiles and does not unroll";
+  return NULL;
+}
+
+void cg_qgemm_schedule(cg_state *s, int32_t n, const cg_qgemm_shape *sh, cg_schedule *out) {
+  cg_target_caps caps = cg_caps_of(s->target);
+  cg_qgemm_schedule_default(&caps, sh, out);
+  const char *text = ir_attr_string_or(s->g, n, "schedule", NULL);
+  cg_schedule t = *out;
+  if (text && cg_schedule_parse(text, &t) && !cg_qgemm_schedule_check(&caps, sh, &t)) *out = t;
 }
 
 /* ---- the emitter ------------------------------------------------------------------ */
@@ -633,7 +673,7 @@ static void tables(qemit *e, int32_t n, const int32_t *bias, const int8_t *w, in
 static void emit_init(qemit *e, cg_state *s, const cg_schedule *sc, int64_t K) {
   e->s = s;
   e->sc = sc;
-  e->vnni = target_vnni512(s->target) && sc->lanes == 16;
+  e->vnni = cg_target_vnni512(s->target) && sc->lanes == 16;
   e->masked_bytes = s->target->vector_bits >= 512 && has_feature(s->target->features, "avx512bw");
   e->lanes = sc->lanes;
   e->K4 = ceil_div(K, 4);
@@ -759,10 +799,8 @@ static kiln_status emit_qconv(cg_state *s, int32_t n, const int32_t *mult, const
   const ir_shape *xs = cg_shape(s, x), *ws = cg_shape(s, w), *ys = cg_shape(s, cg_out(s, n, 0));
   int64_t group = ir_attr_int_or(s->g, n, "group", 1);
   int64_t Nimg = xs->dims[0], C = xs->dims[1], M = ws->dims[0], Cg = C / group, Mg = M / group;
-  if (xs->rank < 3 || xs->rank > 4 || !ir_const_data(s->g, w) ||
-      (bias >= 0 && !ir_const_data(s->g, bias)) || s->g->values[w].layout.kind != IR_LAYOUT_PLAIN ||
-      Mg < 4)
-    return KILN_OK; /* depthwise, non-constant or 3-d: the reference loops */
+  cg_qgemm_shape shape;
+  if (!cg_qgemm_shape_of(s->g, n, &shape)) return KILN_OK; /* depthwise, non-constant or 3-d: the reference loops */
   cg_window win;
   kiln_status st = cg_window_init(s, n, xs, ys, ws->dims + 2, &win);
   if (st) return st;
@@ -777,8 +815,9 @@ static kiln_status emit_qconv(cg_state *s, int32_t n, const int32_t *mult, const
   q.pointwise = q.KH == 1 && q.KW == 1 && q.sh == 1 && q.sw == 1 && q.ph == 0 && q.pw == 0 &&
                 win.pad_end[0] == 0 && (!two || win.pad_end[1] == 0);
   int64_t K = Cg * q.KH * q.KW, cols = q.OH * q.OW, batch = Nimg * group;
+  assert(shape.rows == Mg && shape.cols == cols && shape.K == K && shape.batch == batch);
   cg_schedule sc;
-  cg_qgemm_schedule(s, n, Mg, cols, K, batch, &sc);
+  cg_qgemm_schedule(s, n, &shape, &sc);
   qemit e = {.conv = true, .per_row = true, .zy = zy, .lo = lo, .hi = hi, .ldc = cols};
   emit_init(&e, s, &sc, K);
   int mr = sc.mr, nr = sc.nr;
@@ -822,13 +861,12 @@ static kiln_status emit_qmatmul(cg_state *s, int32_t n, const int32_t *mult, con
                                 int32_t zy, int32_t lo, int32_t hi, bool *done) {
   ir_value_id a = cg_in(s, n, 0), w = cg_in(s, n, 1), bias = cg_in(s, n, 2);
   const ir_shape *bs = cg_shape(s, w);
-  if (!ir_const_data(s->g, w) || (bias >= 0 && !ir_const_data(s->g, bias)) ||
-      s->g->values[w].layout.kind != IR_LAYOUT_PLAIN)
-    return KILN_OK;
+  cg_qgemm_shape shape;
+  if (!cg_qgemm_shape_of(s->g, n, &shape)) return KILN_OK;
   int64_t K = bs->dims[0], N = bs->dims[1], R = K ? cg_numel(s, a) / K : 0;
-  if (K < 1 || N < 1 || R < 1) return KILN_OK;
+  assert(shape.rows == R && shape.cols == N && shape.K == K);
   cg_schedule sc;
-  cg_qgemm_schedule(s, n, R, N, K, 1, &sc);
+  cg_qgemm_schedule(s, n, &shape, &sc);
   qemit e = {.conv = false, .per_row = false, .zy = zy, .lo = lo, .hi = hi, .ldc = N};
   emit_init(&e, s, &sc, K);
   int nr = sc.nr;

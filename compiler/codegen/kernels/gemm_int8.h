@@ -31,10 +31,30 @@
  * channel, constant globals), zx/zy the zero points, lo/hi the clamp. */
 kiln_status cg_qgemm_emit(cg_state *s, int32_t n, const int32_t *mult, const int32_t *shift,
                           int32_t zx, int32_t zy, int32_t lo, int32_t hi, bool *done);
+/* The problem an int8 kernel solves: rows x cols outputs per batch, K
+ * products each (QConv: output channels per group x output positions,
+ * batches = images x groups; QMatMul: rows of A x N, one batch). */
+typedef struct cg_qgemm_shape {
+  int64_t rows, cols, K, batch;
+} cg_qgemm_shape;
+/* True if node n (kiln.QConv or kiln.QMatMul) runs on the packed kernel:
+ * constant plain weights and bias, a 1-d or 2-d window, at least 4 output
+ * channels per group.  Fills its shape. */
+bool cg_qgemm_shape_of(const ir_graph *g, ir_node_id n, cg_qgemm_shape *sh);
+/* True when the target has AVX-512 VNNI and BW at 512 bits (vpdpbusd). */
+bool cg_target_vnni512(const cg_target *t);
+/* The default schedule (lanes are int32 lanes; nr a multiple of them;
+ * kc is the whole K, rounded up to groups of 4). */
+void cg_qgemm_schedule_default(const cg_target_caps *caps, const cg_qgemm_shape *sh, cg_schedule *out);
+/* Why schedule sc cannot drive the int8 kernel on sh (NULL: it can): 4, 8
+ * or 16 lanes within the registers (only 16 takes VNNI, the others the
+ * generic dot product), mr 1..16, nr 1..4 vectors, mc and nc multiples of
+ * mr and nr, kc the whole K, par mn, unroll 1, no conv=. */
+const char *cg_qgemm_schedule_check(const cg_target_caps *caps, const cg_qgemm_shape *sh,
+                                    const cg_schedule *sc);
 /* The schedule the int8 kernel uses for node n: its `schedule`
- * attribute if valid, else the default (lanes are int32 lanes; nr a
- * multiple of them). */
-void cg_qgemm_schedule(cg_state *s, int32_t n, int64_t rows, int64_t cols, int64_t K,
-                       int64_t batch, cg_schedule *out);
+ * attribute if valid (reorder-layout writes the default, a given or a
+ * tuned one there), else the default. */
+void cg_qgemm_schedule(cg_state *s, int32_t n, const cg_qgemm_shape *sh, cg_schedule *out);
 
 #endif /* KILN_CG_GEMM_INT8_H */

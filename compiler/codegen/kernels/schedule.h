@@ -82,6 +82,7 @@ typedef struct cg_target_caps {
   int vector_bits;     /* 0: no SIMD */
   int vector_regs;     /* architectural vector (or FP) registers */
   bool fma;
+  bool int8_vnni;      /* AVX-512 VNNI and BW (vpdpbusd on 512-bit vectors) */
 } cg_target_caps;
 
 /* Fills *out from the target's capabilities and the problem's shape. */
