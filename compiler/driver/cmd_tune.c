@@ -458,6 +458,28 @@ static int cmp_candidate(const void *pa, const void *pb) {
   return a < b ? -1 : a > b;
 }
 
+/* A ranked space being filled: candidates and their costs. */
+typedef struct ranking {
+  candidate *c;
+  int n, cap;
+} ranking;
+
+/* Adds s unless one of the last 64 added is the same schedule (the loops
+ * that fill a space make normalized duplicates next to each other). */
+static void ranking_add(tuner *t, ranking *sp, const cg_schedule *s, double cost) {
+  for (int i = sp->n - 1; i >= 0 && i >= sp->n - 64; i--)
+    if (!memcmp(&sp->c[i].s, s, sizeof *s)) return;
+  if (sp->n == sp->cap) sp->c = kiln_realloc(t->ctx, sp->c, (size_t)(sp->cap = sp->cap * 2 + 256) * sizeof *sp->c);
+  sp->c[sp->n++] = (candidate){*s, cost};
+}
+
+/* The space ranked by cost, cheapest first. */
+static candidate *ranking_sorted(ranking *sp, int *count) {
+  qsort(sp->c, (size_t)sp->n, sizeof *sp->c, cmp_candidate);
+  *count = sp->n;
+  return sp->c;
+}
+
 /* The GEMM kernel's space, ranked by cost (deduplicated after normalizing). */
 static candidate *rank_gemm(tuner *t, const kernel *k, int *count) {
   const cg_gemm_shape *sh = &k->shape;
@@ -467,8 +489,7 @@ static candidate *rank_gemm(tuner *t, const kernel *k, int *count) {
   static const int64_t mcs[] = {1, 48, 96, 192, 384, 1 << 30};
   static const int64_t ncs[] = {1, 64, 128, 256, 512, 1 << 30};
   static const int unrolls[] = {1, 2, 4};
-  int cap = 1024, n = 0;
-  candidate *c = kiln_malloc(t->ctx, (size_t)cap * sizeof *c);
+  ranking sp = {0};
   for (int nv = 1; nv <= 4; nv++)
     for (int mr = 1; mr <= 16; mr++) {
       if (mr * nv + nv + 1 > regs - 1 || mr * nv > 28) continue;
@@ -482,18 +503,10 @@ static candidate *rank_gemm(tuner *t, const kernel *k, int *count) {
                                  .unroll = unrolls[u], .par = (cg_par)par};
                 if (d == 0) s.nc = s.nr; /* one register block */
                 if (b == 0) s.mc = s.mr;
-                if (!normalize_gemm(&t->caps, sh, &s)) continue;
-                bool dup = false;
-                for (int i = n - 1; i >= 0 && i >= n - 64 && !dup; i--)
-                  dup = !memcmp(&c[i].s, &s, sizeof s);
-                if (dup) continue;
-                if (n == cap) c = kiln_realloc(t->ctx, c, (size_t)(cap *= 2) * sizeof *c);
-                c[n++] = (candidate){s, cost_gemm(&t->caps, sh, &s, t->threads)};
+                if (normalize_gemm(&t->caps, sh, &s)) ranking_add(t, &sp, &s, cost_gemm(&t->caps, sh, &s, t->threads));
               }
     }
-  qsort(c, (size_t)n, sizeof *c, cmp_candidate);
-  *count = n;
-  return c;
+  return ranking_sorted(&sp, count);
 }
 
 /* ---- the direct convolution and the blocked depthwise kernel ------------------------- */
@@ -578,8 +591,7 @@ static candidate *rank_direct(tuner *t, const kernel *k, int *count) {
   static const int64_t mcs[] = {1, 2, 4, 7, 8, 14, 28, 1 << 30};
   static const int unrolls[] = {1, 2, 4};
   int64_t taps = sh->KH * sh->KW, cblk = cg_nchwc_cblk(sh->C, L);
-  int cap = 1024, n = 0;
-  candidate *c = kiln_malloc(t->ctx, (size_t)cap * sizeof *c);
+  ranking sp = {0};
   for (int nv = 1; nv <= 4; nv++)
     for (int mr = 1; mr <= 16; mr++) {
       if (mr * nv + nv + 1 > regs - 1 || mr * nv > 28) continue;
@@ -592,17 +604,10 @@ static candidate *rank_direct(tuner *t, const kernel *k, int *count) {
                                .unroll = unrolls[u], .par = CG_PAR_MN, .conv = CG_CONV_DIRECT};
               if (ncs[b] == 1 << 30) s.nc = sh->M;
               if (cbss[a] == 1 << 30) s.kc = sh->C * taps;
-              if (!normalize_direct(t, sh, &s)) continue;
-              bool dup = false;
-              for (int i = n - 1; i >= 0 && i >= n - 64 && !dup; i--) dup = !memcmp(&c[i].s, &s, sizeof s);
-              if (dup) continue;
-              if (n == cap) c = kiln_realloc(t->ctx, c, (size_t)(cap *= 2) * sizeof *c);
-              c[n++] = (candidate){s, cost_direct(&t->caps, sh, &s, t->threads)};
+              if (normalize_direct(t, sh, &s)) ranking_add(t, &sp, &s, cost_direct(&t->caps, sh, &s, t->threads));
             }
     }
-  qsort(c, (size_t)n, sizeof *c, cmp_candidate);
-  *count = n;
-  return c;
+  return ranking_sorted(&sp, count);
 }
 
 /* Estimated cycles of one run of the blocked depthwise kernel: per tile
@@ -647,21 +652,15 @@ static bool normalize_depthwise(const tuner *t, const cg_dw_shape *sh, cg_schedu
 
 static candidate *rank_depthwise(tuner *t, const kernel *k, int *count) {
   static const int64_t mcs[] = {1, 2, 4, 7, 8, 14, 28, 56, 1 << 30};
-  int cap = 16 * 10, n = 0;
-  candidate *c = kiln_malloc(t->ctx, (size_t)cap * sizeof *c);
+  ranking sp = {0};
   for (int mr = 1; mr <= 16; mr++)
     for (size_t d = 0; d < 10; d++) {
       cg_schedule s = k->def;
       s.mr = mr;
       s.mc = d < 9 ? mcs[d] : k->def.mc;
-      if (!normalize_depthwise(t, &k->dw, &s)) continue;
-      bool dup = false;
-      for (int i = 0; i < n && !dup; i++) dup = !memcmp(&c[i].s, &s, sizeof s);
-      if (!dup) c[n++] = (candidate){s, cost_depthwise(&t->caps, &k->dw, &s, t->threads)};
+      if (normalize_depthwise(t, &k->dw, &s)) ranking_add(t, &sp, &s, cost_depthwise(&t->caps, &k->dw, &s, t->threads));
     }
-  qsort(c, (size_t)n, sizeof *c, cmp_candidate);
-  *count = n;
-  return c;
+  return ranking_sorted(&sp, count);
 }
 
 /* Kernel k's space, ranked by its generator's cost model. */
@@ -715,8 +714,7 @@ static candidate *rank_qgemm(tuner *t, const kernel *k, int *count) {
   int regs = t->caps.vector_regs > 0 ? t->caps.vector_regs : 16;
   static const int64_t mcs[] = {1, 32, 64, 128, 256, 1 << 30};
   static const int64_t ncs[] = {1, 2, 4, 8, 16, 1 << 30}; /* panels */
-  int cap = 512, n = 0;
-  candidate *c = kiln_malloc(t->ctx, (size_t)cap * sizeof *c);
+  ranking sp = {0};
   for (int nv = 1; nv <= 4; nv++)
     for (int mr = 1; mr <= 16; mr++) {
       if (mr * nv + nv + 1 > regs - 1) continue;
@@ -727,17 +725,10 @@ static candidate *rank_qgemm(tuner *t, const kernel *k, int *count) {
           s.nr = nv * s.lanes;
           s.mc = b == 0 ? mr : mcs[b];
           s.nc = ncs[d] >= (1 << 30) ? ncs[d] : ncs[d] * s.nr;
-          if (!normalize_qgemm(&t->caps, sh, &s)) continue;
-          bool dup = false;
-          for (int i = n - 1; i >= 0 && i >= n - 64 && !dup; i--) dup = !memcmp(&c[i].s, &s, sizeof s);
-          if (dup) continue;
-          if (n == cap) c = kiln_realloc(t->ctx, c, (size_t)(cap *= 2) * sizeof *c);
-          c[n++] = (candidate){s, cost_qgemm(&t->caps, sh, &s, t->threads)};
+          if (normalize_qgemm(&t->caps, sh, &s)) ranking_add(t, &sp, &s, cost_qgemm(&t->caps, sh, &s, t->threads));
         }
     }
-  qsort(c, (size_t)n, sizeof *c, cmp_candidate);
-  *count = n;
-  return c;
+  return ranking_sorted(&sp, count);
 }
 
 static candidate *rank_space(tuner *t, const kernel *k, int *count) {
