@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "cgtest.h"
+#include "kernels/gemm_int8.h"
 #include "qmath.h"
 
 /* The dyadic multiplier approximates the real one to 2^-30 relative. */
@@ -304,6 +305,42 @@ START_TEST(qconv_kernel_tap_major) {
 }
 END_TEST
 
+/* The int8 schedule API that reorder-layout and kiln tune use: the
+ * default passes its own check on every target width, VNNI or not, for
+ * shapes with tails; schedules the kernel cannot run are refused. */
+START_TEST(qgemm_schedule_default_and_check) {
+  static const cg_target_caps caps[] = {
+      {.vector_bits = 512, .vector_regs = 32, .fma = true, .int8_vnni = true},
+      {.vector_bits = 512, .vector_regs = 32, .fma = true},
+      {.vector_bits = 256, .vector_regs = 16, .fma = true},
+      {.vector_bits = 128, .vector_regs = 32, .fma = true},
+  };
+  static const int64_t shapes[][4] = {{64, 12544, 147, 1}, {512, 49, 4608, 1}, {5, 7, 3, 2},
+                                      {2048, 1, 1, 1}, {4, 3136, 64, 6}};
+  for (size_t c = 0; c < 4; c++)
+    for (size_t i = 0; i < 5; i++) {
+      cg_qgemm_shape sh = {shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3]};
+      cg_schedule sc;
+      cg_qgemm_schedule_default(&caps[c], &sh, &sc);
+      const char *why = cg_qgemm_schedule_check(&caps[c], &sh, &sc);
+      ck_assert_msg(!why, "caps %zu shape %zu: default refused: %s", c, i, why);
+      ck_assert_int_eq(sc.lanes, caps[c].int8_vnni ? 16 : caps[c].vector_bits / 32);
+      ck_assert_int_eq(sc.kc, (sh.K + 3) / 4 * 4);
+      cg_schedule bad = sc;
+      bad.mr = 17;
+      ck_assert_ptr_nonnull(cg_qgemm_schedule_check(&caps[c], &sh, &bad));
+      bad = sc, bad.nr = sc.lanes * 5, bad.nc = bad.nr;
+      ck_assert_ptr_nonnull(cg_qgemm_schedule_check(&caps[c], &sh, &bad));
+      bad = sc, bad.kc = sc.kc + 4;
+      ck_assert_ptr_nonnull(cg_qgemm_schedule_check(&caps[c], &sh, &bad));
+      bad = sc, bad.mc = sc.mr + 1;
+      ck_assert_ptr_nonnull(cg_qgemm_schedule_check(&caps[c], &sh, &bad));
+      bad = sc, bad.conv = CG_CONV_DIRECT;
+      ck_assert_ptr_nonnull(cg_qgemm_schedule_check(&caps[c], &sh, &bad));
+    }
+}
+END_TEST
+
 START_TEST(qconv_kernel_saturation) {
   for (size_t sc = 0; sc < 3; sc++)
     for (int fill = 1; fill <= 2; fill++)
@@ -404,6 +441,7 @@ int main(void) {
   tcase_add_test(tc, qconv_kernel_edges);
   tcase_add_test(tc, qconv_kernel_saturation);
   tcase_add_test(tc, qconv_kernel_tap_major);
+  tcase_add_test(tc, qgemm_schedule_default_and_check);
   tcase_add_test(tc, qmatmul_kernel_edges);
   tcase_add_test(tc, qadd_pair_multipliers);
   tcase_add_test(tc, qadd_every_byte_pair);
