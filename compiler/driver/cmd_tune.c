@@ -676,7 +676,7 @@ static candidate *rank_depthwise(tuner *t, const kernel *k, int *count) {
 static double cost_qgemm(const cg_target_caps *caps, const cg_qgemm_shape *sh, const cg_schedule *s,
                          int threads) {
   int regs = caps->vector_regs > 0 ? caps->vector_regs : 16;
-  bool vnni = caps->int8_vnni && s->lanes == 16;
+  bool vnni = caps->int8_dot >= s->lanes;
   int nv = s->nr / s->lanes, acc = s->mr * nv;
   double step = fmax(fmax(vnni ? acc / 2.0 : acc * 3.0, (nv + s->mr) / 2.0), 5.0);
   if (acc + nv + 1 > regs - (vnni ? 1 : 5)) step *= 2.5; /* spills */

@@ -250,16 +250,19 @@ END_TEST
  * multiples of the register block (rows, columns, 4-byte k groups), the
  * im2col padding with the zero point, 1x1 and strided windows, groups,
  * per-tensor and per-channel weights; under the default schedule (VNNI
- * where the host has it), a tiny generic-path schedule that makes many
- * items and tails, and the reference loops. */
-static const char *const kernel_schedules[] = {NULL, "lanes=4 mr=3 nr=8 mc=6 nc=16", "reference"};
+ * where the host has it), a tiny generic-path schedule (4 lanes) that
+ * makes many items and tails, the reference loops, and an 8-lane schedule
+ * (256-bit vpdpbusd where the host has AVX-VNNI or AVX-512 VNNI with VL,
+ * else the generic path again). */
+static const char *const kernel_schedules[] = {NULL, "lanes=4 mr=3 nr=8 mc=6 nc=16", "reference",
+                                               "lanes=8 mr=5 nr=16 mc=10 nc=32"};
 
 START_TEST(qconv_kernel_edges) {
   static const int64_t geo[][4] = {{1, 1, 0, 1}, {3, 1, 1, 1}, {3, 2, 1, 1}, {1, 2, 0, 1}, {3, 1, 2, 2}};
   static const int64_t hw[][2] = {{5, 7}, {9, 9}};
   static const int32_t zps[] = {0, 77, 255};
   int idx = 0;
-  for (size_t sc = 0; sc < 3; sc++)
+  for (size_t sc = 0; sc < 4; sc++)
     for (int64_t M = 4; M <= 13; M += 9)
       for (int64_t C = 1; C <= 5; C += 4)
         for (size_t h = 0; h < 2; h++)
@@ -270,7 +273,7 @@ START_TEST(qconv_kernel_edges) {
             run_conv(&c);
           }
   /* groups with at least 4 channels each take the kernel too */
-  for (size_t sc = 0; sc < 3; sc++) {
+  for (size_t sc = 0; sc < 4; sc++) {
     conv_case c = {2, 8, 6, 5, 10, 3, 3, 2, 1, 1, 1, 19, 40, 0, 255, 0, kernel_schedules[sc], false};
     run_conv(&c);
   }
@@ -296,8 +299,8 @@ START_TEST(qconv_kernel_tap_major) {
       {1, 68, 7, 7, 20, 3, 3, 1, 1, 1, 1, 13, 100, 0, 255, 1, NULL, false},    /* saturating low */
       {1, 68, 7, 7, 20, 3, 3, 1, 1, 1, 1, 0, 0, 0, 255, 2, NULL, false},       /* saturating high */
   };
-  for (size_t sc = 0; sc < 2; sc++)
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+  for (size_t sc = 0; sc < 4; sc++)
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && sc != 2; i++) {
       conv_case c = cases[i];
       c.schedule = kernel_schedules[sc];
       run_conv(&c);
@@ -310,21 +313,24 @@ END_TEST
  * shapes with tails; schedules the kernel cannot run are refused. */
 START_TEST(qgemm_schedule_default_and_check) {
   static const cg_target_caps caps[] = {
-      {.vector_bits = 512, .vector_regs = 32, .fma = true, .int8_vnni = true},
+      {.vector_bits = 512, .vector_regs = 32, .fma = true, .int8_dot = 16},
+      {.vector_bits = 256, .vector_regs = 16, .fma = true, .int8_dot = 8},
       {.vector_bits = 512, .vector_regs = 32, .fma = true},
       {.vector_bits = 256, .vector_regs = 16, .fma = true},
       {.vector_bits = 128, .vector_regs = 32, .fma = true},
   };
   static const int64_t shapes[][4] = {{64, 12544, 147, 1}, {512, 49, 4608, 1}, {5, 7, 3, 2},
                                       {2048, 1, 1, 1}, {4, 3136, 64, 6}};
-  for (size_t c = 0; c < 4; c++)
+  for (size_t c = 0; c < 5; c++)
     for (size_t i = 0; i < 5; i++) {
       cg_qgemm_shape sh = {shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3]};
       cg_schedule sc;
       cg_qgemm_schedule_default(&caps[c], &sh, &sc);
       const char *why = cg_qgemm_schedule_check(&caps[c], &sh, &sc);
       ck_assert_msg(!why, "caps %zu shape %zu: default refused: %s", c, i, why);
-      ck_assert_int_eq(sc.lanes, caps[c].int8_vnni ? 16 : caps[c].vector_bits / 32);
+      ck_assert_int_eq(sc.lanes, caps[c].int8_dot ? caps[c].int8_dot : caps[c].vector_bits / 32);
+      /* the accumulators, the image vectors and a broadcast fit the registers */
+      ck_assert_int_le(sc.mr * (sc.nr / sc.lanes) + sc.nr / sc.lanes + 1, caps[c].vector_regs);
       ck_assert_int_eq(sc.kc, (sh.K + 3) / 4 * 4);
       cg_schedule bad = sc;
       bad.mr = 17;
@@ -342,7 +348,7 @@ START_TEST(qgemm_schedule_default_and_check) {
 END_TEST
 
 START_TEST(qconv_kernel_saturation) {
-  for (size_t sc = 0; sc < 3; sc++)
+  for (size_t sc = 0; sc < 4; sc++)
     for (int fill = 1; fill <= 2; fill++)
       for (int pt = 0; pt < 2; pt++) {
         conv_case c = {1, 37, 6, 6, 9, 3, 3, 1, 1, 1, 1, 0, 0, 0, 255, fill, kernel_schedules[sc], pt};
@@ -355,7 +361,7 @@ END_TEST
 
 START_TEST(qmatmul_kernel_edges) {
   static const int64_t dims[][3] = {{1, 1, 1}, {1, 5, 17}, {4, 3, 16}, {5, 8, 49}, {9, 33, 50}, {2, 131, 7}};
-  for (size_t sc = 0; sc < 3; sc++)
+  for (size_t sc = 0; sc < 4; sc++)
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
       for (int fill = 0; fill < 3; fill++)
         run_matmul(dims[d][0], dims[d][1], dims[d][2], fill, fill == 1 ? 255 : (int32_t)(d * 40), kernel_schedules[sc]);

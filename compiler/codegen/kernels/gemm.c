@@ -80,7 +80,7 @@ void cg_gemm_init(cg_gemm *g) {
 cg_target_caps cg_caps_of(const cg_target *t) {
   cg_target_caps c = {.vector_bits = t->vector_bits, .vector_regs = 16, .fma = true};
   if (t->described) c.vector_regs = tgt_vector_registers(&t->desc, t->features);
-  c.int8_vnni = cg_target_vnni512(t);
+  c.int8_dot = cg_target_int8_dot(t);
   return c;
 }
 

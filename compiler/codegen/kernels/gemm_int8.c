@@ -32,6 +32,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,9 +53,16 @@ static bool has_feature(const char *features, const char *f) {
   return false;
 }
 
-bool cg_target_vnni512(const cg_target *t) {
-  return t->vector_bits >= 512 && has_feature(t->features, "avx512vnni") &&
-         has_feature(t->features, "avx512bw");
+bool cg_target_vnni(const cg_target *t, int lanes) {
+  if (lanes * 32 > t->vector_bits) return false;
+  if (lanes == 16) return has_feature(t->features, "avx512vnni") && has_feature(t->features, "avx512bw");
+  return lanes == 8 &&
+         (has_feature(t->features, "avxvnni") ||
+          (has_feature(t->features, "avx512vnni") && has_feature(t->features, "avx512vl")));
+}
+
+int cg_target_int8_dot(const cg_target *t) {
+  return cg_target_vnni(t, 16) ? 16 : cg_target_vnni(t, 8) ? 8 : 0;
 }
 
 /* The longest thread's share of `items` work items (all `p` units but
@@ -122,17 +130,17 @@ bool cg_qgemm_shape_of(const ir_graph *g, ir_node_id n, cg_qgemm_shape *sh) {
   return cols >= 1 && K >= 1;
 }
 
-static bool caps_vnni(const cg_target_caps *caps) { return caps->int8_vnni && caps->vector_bits >= 512; }
-
 void cg_qgemm_schedule_default(const cg_target_caps *caps, const cg_qgemm_shape *sh, cg_schedule *out) {
   cg_schedule sc = {.unroll = 1, .par = CG_PAR_MN};
-  bool vnni = caps_vnni(caps);
-  sc.lanes = vnni ? 16 : caps->vector_bits >= 128 ? caps->vector_bits / 32 : 4;
-  /* VNNI: 8 x 3 accumulators + 3 loads + a broadcast fill 28 of the 32
-   * zmm registers.  The generic dot product needs temporaries for the
-   * widened bytes, so a smaller block. */
-  sc.mr = vnni ? 8 : 4;
-  sc.nr = (vnni ? 3 : 2) * sc.lanes;
+  bool vnni = caps->int8_dot > 0;
+  int regs = caps->vector_regs > 0 ? caps->vector_regs : 16;
+  sc.lanes = vnni ? caps->int8_dot : caps->vector_bits >= 128 ? caps->vector_bits / 32 : 4;
+  /* VNNI: 8 x 3 accumulators + 3 loads + a broadcast fill 28 of 32
+   * registers; with 16 (AVX-VNNI without AVX-512), 6 x 2 + 2 + 1 fill 15.
+   * The generic dot product needs temporaries for the widened bytes, so a
+   * smaller block. */
+  sc.mr = !vnni ? 4 : regs >= 32 ? 8 : 6;
+  sc.nr = (vnni && regs >= 32 ? 3 : 2) * sc.lanes;
   if (sh->cols <= sc.lanes) sc.nr = sc.lanes;
   int64_t K4 = ceil_div(sh->K, 4);
   sc.kc = K4 * 4;
@@ -152,8 +160,9 @@ void cg_qgemm_schedule_default(const cg_target_caps *caps, const cg_qgemm_shape 
 
 const char *cg_qgemm_schedule_check(const cg_target_caps *caps, const cg_qgemm_shape *sh,
                                     const cg_schedule *t) {
-  /* any lane count the registers hold: only 16 takes VNNI, the others the
-   * generic dot product (so tests reach it on any host) */
+  /* any lane count the registers hold: 16 and 8 take vpdpbusd where the
+   * target has it at that width, 4 always the generic dot product (so
+   * tests reach it on any host) */
   int maxl = caps->vector_bits > 128 ? caps->vector_bits / 32 : 4;
   if (t->conv != CG_CONV_GEMM) return "the int8 kernel takes no conv= (it is a GEMM)";
   if (!(t->lanes == 4 || t->lanes == 8 || t->lanes == 16) || t->lanes > maxl)
@@ -179,7 +188,8 @@ void cg_qgemm_schedule(cg_state *s, int32_t n, const cg_qgemm_shape *sh, cg_sche
 typedef struct qemit {
   cg_state *s;
   const cg_schedule *sc;
-  bool vnni, conv;           /* conv: S = weights (s8), V = image (u8); else the reverse */
+  bool vnni, conv;           /* vnni: vpdpbusd at this width; conv: S = weights (s8),
+                              * V = image (u8); else the reverse */
   bool masked_bytes;         /* AVX-512BW: im2col rows by masked 64-byte moves */
   bool tap_major;            /* QConv: K ordered (kh, kw, c), packed by pack_columns_taps */
   int lanes;
@@ -200,11 +210,13 @@ typedef struct qemit {
 /* acc + per-lane sum of 4 (u8 u) * (s8 w) products. */
 static LLVMValueRef dot4(qemit *e, LLVMValueRef acc, LLVMValueRef u, LLVMValueRef w) {
   cg_state *s = e->s;
-  if (e->vnni) {
-    LLVMValueRef fn = LLVMGetNamedFunction(s->m, "llvm.x86.avx512.vpdpbusd.512");
+  if (e->vnni) { /* one intrinsic per width; AVX-VNNI takes the same ones */
+    char name[40];
+    snprintf(name, sizeof name, "llvm.x86.avx512.vpdpbusd.%d", e->lanes * 32);
+    LLVMValueRef fn = LLVMGetNamedFunction(s->m, name);
     LLVMTypeRef params[3] = {e->vi32, e->vi32, e->vi32};
     LLVMTypeRef ft = LLVMFunctionType(e->vi32, params, 3, 0);
-    if (!fn) fn = LLVMAddFunction(s->m, "llvm.x86.avx512.vpdpbusd.512", ft);
+    if (!fn) fn = LLVMAddFunction(s->m, name, ft);
     LLVMValueRef args[3] = {acc, u, w};
     return LLVMBuildCall2(s->b, ft, fn, args, 3, "");
   }
@@ -298,7 +310,7 @@ static void epilogue(qemit *e, LLVMValueRef acc, LLVMValueRef row, LLVMValueRef 
     mu = LLVMBuildSExt(s->b, load_vec(s, e->vi32, e->mult, cg_mulc(s, col, 4), 4), v64, "");
     sh = LLVMBuildSExt(s->b, load_vec(s, e->vi32, e->shift, cg_mulc(s, col, 4), 4), v64, "");
   }
-  if (e->vnni && e->per_row && e->small_mult) {
+  if (e->vnni && e->lanes == 16 && e->per_row && e->small_mult) {
     epilogue_vnni(e, acc, row, off, valid);
     return;
   }
@@ -673,7 +685,7 @@ static void tables(qemit *e, int32_t n, const int32_t *bias, const int8_t *w, in
 static void emit_init(qemit *e, cg_state *s, const cg_schedule *sc, int64_t K) {
   e->s = s;
   e->sc = sc;
-  e->vnni = cg_target_vnni512(s->target) && sc->lanes == 16;
+  e->vnni = cg_target_vnni(s->target, sc->lanes);
   e->masked_bytes = s->target->vector_bits >= 512 && has_feature(s->target->features, "avx512bw");
   e->lanes = sc->lanes;
   e->K4 = ceil_div(K, 4);

@@ -41,14 +41,19 @@ typedef struct cg_qgemm_shape {
  * constant plain weights and bias, a 1-d or 2-d window, at least 4 output
  * channels per group.  Fills its shape. */
 bool cg_qgemm_shape_of(const ir_graph *g, ir_node_id n, cg_qgemm_shape *sh);
-/* True when the target has AVX-512 VNNI and BW at 512 bits (vpdpbusd). */
-bool cg_target_vnni512(const cg_target *t);
+/* True when the int8 kernel runs vpdpbusd on vectors of `lanes` int32
+ * lanes on target t: 16 with AVX-512 VNNI and BW at 512 bits; 8 with
+ * AVX-VNNI, or AVX-512 VNNI and VL (its 256-bit form).  4 lanes always
+ * take the generic dot product, which the tests reach that way on any
+ * host. */
+bool cg_target_vnni(const cg_target *t, int lanes);
+/* The widest of those (16, 8) within the target's vectors, 0 if none. */
+int cg_target_int8_dot(const cg_target *t);
 /* The default schedule (lanes are int32 lanes; nr a multiple of them;
  * kc is the whole K, rounded up to groups of 4). */
 void cg_qgemm_schedule_default(const cg_target_caps *caps, const cg_qgemm_shape *sh, cg_schedule *out);
 /* Why schedule sc cannot drive the int8 kernel on sh (NULL: it can): 4, 8
- * or 16 lanes within the registers (only 16 takes VNNI, the others the
- * generic dot product), mr 1..16, nr 1..4 vectors, mc and nc multiples of
+ * or 16 lanes within the registers (see cg_target_vnni), mr 1..16, nr 1..4 vectors, mc and nc multiples of
  * mr and nr, kc the whole K, par mn, unroll 1, no conv=. */
 const char *cg_qgemm_schedule_check(const cg_target_caps *caps, const cg_qgemm_shape *sh,
                                     const cg_schedule *sc);

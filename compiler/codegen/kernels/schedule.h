@@ -82,7 +82,9 @@ typedef struct cg_target_caps {
   int vector_bits;     /* 0: no SIMD */
   int vector_regs;     /* architectural vector (or FP) registers */
   bool fma;
-  bool int8_vnni;      /* AVX-512 VNNI and BW (vpdpbusd on 512-bit vectors) */
+  int int8_dot;        /* int32 lanes of the widest vpdpbusd (an exact 4-way u8 x s8 dot
+                        * product): 16 with AVX-512 VNNI and BW, 8 with AVX-VNNI (or
+                        * AVX-512 VNNI and VL) on 256-bit vectors, 0 without */
 } cg_target_caps;
 
 /* Fills *out from the target's capabilities and the problem's shape. */
